@@ -1,0 +1,1 @@
+"""MNIST pipeline: verified downloads, IDX to Parquet, a small numpy network, reports."""
