@@ -1,0 +1,150 @@
+"""The whole DAG, run by snakemake in a temporary project against a loopback mirror of generated IDX."""
+
+import json
+import shutil
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from idxgen import random_split
+from mirror import LoopbackMirror
+from project import archives, files_under, make_project, pins, planned_jobs, snakemake, write_overlay
+
+TRAIN_ROWS, TEST_ROWS = 700, 300
+PIXELS = [f"pixel{i}" for i in range(784)]
+PROBS = [f"prob{i}" for i in range(10)]
+
+
+@pytest.fixture(scope="module")
+def data():
+    return {"train": random_split(TRAIN_ROWS, seed=1), "test": random_split(TEST_ROWS, seed=2)}
+
+
+@pytest.fixture(scope="module")
+def mirror(data):
+    with LoopbackMirror(archives(data)) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, data, mirror):
+    """A project where `snakemake --cores 2` has built everything, training a small model."""
+    project = make_project(tmp_path_factory.mktemp("project"))
+    write_overlay(
+        project,
+        [mirror.url],
+        pins(archives(data)),
+        splits=["train", "test"],
+        model={"weights": None, "train": {"epochs": 2, "batch_size": 50}},
+    )
+    snakemake(project)
+    return project
+
+
+def reference_forward(weights, pixels):
+    """The book's forward pass in float64, written out independently of the package."""
+    x = pixels.astype(np.float64) / 255.0
+    sigmoid = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
+    z1 = sigmoid(x @ weights["W1"] + weights["b1"])
+    z2 = sigmoid(z1 @ weights["W2"] + weights["b2"])
+    a3 = z2 @ weights["W3"] + weights["b3"]
+    e = np.exp(a3 - a3.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_parquet_tables_hold_every_pixel_and_label_of_the_archives(built, data, split):
+    images, labels = data[split]
+    table = pq.read_table(built / f"results/parquet/mnist/{split}.parquet")
+    assert table.column_names == [*PIXELS, "target"]
+    pixels = np.stack([table[c].to_numpy() for c in PIXELS], axis=1)
+    assert pixels.dtype == np.uint8
+    np.testing.assert_array_equal(pixels, images.reshape(len(images), 784))
+    np.testing.assert_array_equal(table["target"].to_numpy(), labels)
+    meta = pq.read_schema(built / f"results/parquet/mnist/{split}.parquet").metadata
+    assert meta[b"dataset"] == b"mnist" and meta[b"split"] == split.encode()
+
+
+@pytest.mark.parametrize("split", ["train", "test"])
+def test_predictions_are_the_networks_outputs_for_every_row(built, data, split):
+    images, labels = data[split]
+    weights = dict(np.load(built / "results/model/mnist/weights.npz"))
+    predictions = pd.read_parquet(built / f"results/predictions/mnist/{split}.parquet")
+    assert list(predictions.columns) == ["index", "target", "predicted", *PROBS]
+    np.testing.assert_array_equal(predictions["index"], np.arange(len(labels)))
+    np.testing.assert_array_equal(predictions["target"], labels)
+    probs = predictions[PROBS].to_numpy()
+    np.testing.assert_allclose(probs, reference_forward(weights, images.reshape(-1, 784)), atol=1e-5)
+    np.testing.assert_array_equal(predictions["predicted"], probs.argmax(axis=1))
+    from_csv = pd.read_csv(built / f"results/predictions/mnist/{split}.csv")
+    np.testing.assert_array_equal(from_csv[["index", "target", "predicted"]], predictions.iloc[:, :3])
+    np.testing.assert_allclose(from_csv[PROBS], probs, atol=1e-6)
+
+
+def test_reports_count_what_the_predictions_say(built):
+    predictions = pd.read_parquet(built / "results/predictions/mnist/test.parquet")
+    report = built / "results/reports/mnist/test"
+    accuracy = json.loads((report / "accuracy.json").read_text())
+    correct = int((predictions["target"] == predictions["predicted"]).sum())
+    assert accuracy["correct"] == correct and accuracy["total"] == TEST_ROWS
+    assert accuracy["accuracy"] == pytest.approx(correct / TEST_ROWS)
+    assert (accuracy["dataset"], accuracy["split"], accuracy["batch_size"]) == ("mnist", "test", 100)
+    confusion = pd.read_csv(report / "confusion_matrix.csv", index_col=0).to_numpy()
+    expected = pd.crosstab(predictions["target"], predictions["predicted"]).reindex(
+        index=range(10), columns=range(10), fill_value=0
+    )
+    np.testing.assert_array_equal(confusion, expected.to_numpy())
+    for picture in ("confusion_matrix.png", "samples.png", "misclassified.png"):
+        assert (report / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (built / "results/reports/mnist/training_curves.png").stat().st_size > 0
+    history = pd.read_csv(built / "results/model/mnist/history.csv")
+    assert list(history["epoch"]) == [1, 2]
+    gates = pd.read_csv(built / "results/perceptron/gates.csv")
+    assert list(gates["XOR"]) == [a ^ b for a, b in zip(gates["x1"], gates["x2"], strict=True)]
+
+
+def test_a_second_run_has_nothing_to_do(built):
+    assert planned_jobs(built) == {}
+
+
+def test_changing_batch_size_reruns_predict_and_what_follows_only(built):
+    assert planned_jobs(built, "--config", "batch_size=7") == {
+        "predict": 2,
+        "gather_predictions": 2,
+        "evaluate": 2,
+        "all": 1,
+    }
+
+
+@pytest.mark.parametrize(
+    "change",
+    [("--config", "batch_size=7"), ("--config", "batch_size=1000"), ("--set-scatter", "predict=3")],
+)
+def test_predictions_do_not_depend_on_batch_size_or_shards(built, tmp_path, change):
+    project = shutil.copytree(built, tmp_path / "project", symlinks=True)
+    snakemake(project, *change)
+    for split in ("train", "test"):
+        before = pd.read_parquet(built / f"results/predictions/mnist/{split}.parquet")
+        after = pd.read_parquet(project / f"results/predictions/mnist/{split}.parquet")
+        pd.testing.assert_frame_equal(after.iloc[:, :3], before.iloc[:, :3])
+        np.testing.assert_allclose(after[PROBS], before[PROBS], atol=1e-6)
+    accuracy = json.loads((project / "results/reports/mnist/test/accuracy.json").read_text())
+    assert accuracy["batch_size"] == (int(change[1].split("=")[1]) if "batch" in change[1] else 100)
+
+
+def test_report_html_is_self_contained(built):
+    snakemake(built, "--report", "report.html")
+    html = (built / "report.html").read_text()
+    assert "accuracy.json" in html and "confusion_matrix.png" in html
+
+
+def test_a_cluster_executor_builds_the_same_files(built, tmp_path):
+    """Every job goes through Snakemake's generic cluster executor, split into two predict shards."""
+    project = make_project(tmp_path / "project")
+    (project / "overlay.yaml").write_text((built / "overlay.yaml").read_text())
+    snakemake(project, "--profile", "workflow/profiles/local-cluster", "--set-scatter", "predict=2")
+    assert len(list((project / "results/predictions/mnist/shards/test").iterdir())) == 2
+    for path in ["parquet/mnist/test.parquet", "predictions/mnist/test.parquet"]:
+        assert pq.read_table(project / "results" / path).equals(pq.read_table(built / "results" / path))
+    assert files_under(project / "results/reports") == files_under(built / "results/reports")

@@ -1,0 +1,17 @@
+rule convert_to_parquet:
+    input:
+        unpack(split_archives),
+    output:
+        "results/parquet/{dataset}/{split}.parquet",
+    log:
+        "results/logs/convert_to_parquet/{dataset}/{split}.log",
+    benchmark:
+        "results/benchmarks/convert_to_parquet/{dataset}/{split}.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    resources:
+        mem_mb=600,
+    params:
+        sha256=split_sha256,
+    script:
+        "../scripts/convert_to_parquet.py"

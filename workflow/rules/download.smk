@@ -1,0 +1,21 @@
+rule download_archive:
+    output:
+        "results/downloads/{dataset}/{archive}",
+    log:
+        "results/logs/download_archive/{dataset}/{archive}.log",
+    benchmark:
+        "results/benchmarks/download_archive/{dataset}/{archive}.tsv"
+    wildcard_constraints:
+        archive=r"[^/]+\.gz",
+    conda:
+        "../envs/pipeline.yaml"
+    resources:
+        downloads=1,
+    params:
+        entry=archive_entry,
+        mirrors=lambda wildcards: config["datasets"][wildcards.dataset]["mirrors"],
+        timeout=config["download"]["timeout_seconds"],
+        retries=config["download"]["retries"],
+        backoff=config["download"]["backoff_seconds"],
+    script:
+        "../scripts/download_archive.py"

@@ -1,0 +1,59 @@
+rule evaluate:
+    input:
+        predictions="results/predictions/{dataset}/{split}.parquet",
+        table="results/parquet/{dataset}/{split}.parquet",
+        weights=model_weights,
+    output:
+        accuracy=report(
+            "results/reports/{dataset}/{split}/accuracy.json",
+            caption="../report/accuracy.rst",
+            category="Evaluation",
+            subcategory="{dataset} {split}",
+        ),
+        per_class=report(
+            "results/reports/{dataset}/{split}/per_class.csv",
+            caption="../report/per_class.rst",
+            category="Evaluation",
+            subcategory="{dataset} {split}",
+        ),
+        confusion_csv=report(
+            "results/reports/{dataset}/{split}/confusion_matrix.csv",
+            caption="../report/confusion_matrix_csv.rst",
+            category="Evaluation",
+            subcategory="{dataset} {split}",
+        ),
+        confusion_png=report(
+            "results/reports/{dataset}/{split}/confusion_matrix.png",
+            caption="../report/confusion_matrix.rst",
+            category="Evaluation",
+            subcategory="{dataset} {split}",
+        ),
+        samples=report(
+            "results/reports/{dataset}/{split}/samples.png",
+            caption="../report/samples.rst",
+            category="Pictures",
+            subcategory="{dataset} {split}",
+        ),
+        misclassified=report(
+            "results/reports/{dataset}/{split}/misclassified.png",
+            caption="../report/misclassified.rst",
+            category="Pictures",
+            subcategory="{dataset} {split}",
+        ),
+    log:
+        "results/logs/evaluate/{dataset}/{split}.log",
+    benchmark:
+        "results/benchmarks/evaluate/{dataset}/{split}.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    resources:
+        mem_mb=1000,
+    params:
+        dataset="{dataset}",
+        split="{split}",
+        classes=lambda wildcards: config["datasets"][wildcards.dataset]["classes"],
+        weights_source=lambda wildcards: config["model"]["weights"]
+        or "trained by train_model",
+        batch_size=config["batch_size"],
+    script:
+        "../scripts/evaluate.py"

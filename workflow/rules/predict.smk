@@ -1,0 +1,40 @@
+rule predict:
+    input:
+        table="results/parquet/{dataset}/{split}.parquet",
+        weights=model_weights,
+    output:
+        "results/predictions/{dataset}/shards/{split}/{scatteritem}.parquet",
+    log:
+        "results/logs/predict/{dataset}/{split}/{scatteritem}.log",
+    benchmark:
+        "results/benchmarks/predict/{dataset}/{split}/{scatteritem}.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    threads: 1
+    resources:
+        mem_mb=600,
+    params:
+        batch_size=config["batch_size"],
+        shard="{scatteritem}",
+    script:
+        "../scripts/predict.py"
+
+
+rule gather_predictions:
+    input:
+        gather.predict(
+            "results/predictions/{{dataset}}/shards/{{split}}/{scatteritem}.parquet"
+        ),
+    output:
+        parquet="results/predictions/{dataset}/{split}.parquet",
+        csv="results/predictions/{dataset}/{split}.csv",
+    log:
+        "results/logs/gather_predictions/{dataset}/{split}.log",
+    benchmark:
+        "results/benchmarks/gather_predictions/{dataset}/{split}.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    resources:
+        mem_mb=300,
+    script:
+        "../scripts/gather_predictions.py"

@@ -1,0 +1,16 @@
+from mnist_pipeline.rulelog import rule_log
+from mnist_pipeline.tables import convert_idx_to_parquet
+
+with rule_log(snakemake.log[0]) as log:
+    rows = convert_idx_to_parquet(
+        snakemake.input.images,
+        snakemake.input.labels,
+        snakemake.output[0],
+        metadata={
+            "dataset": snakemake.wildcards.dataset,
+            "split": snakemake.wildcards.split,
+            "images_sha256": snakemake.params.sha256["images"],
+            "labels_sha256": snakemake.params.sha256["labels"],
+        },
+    )
+    log.info("%s: %d rows", snakemake.output[0], rows)

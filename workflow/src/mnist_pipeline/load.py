@@ -1,0 +1,46 @@
+"""`load_mnist`: the book's loader, reading the Parquet tables this workflow writes."""
+
+from pathlib import Path
+
+import numpy as np
+
+from .network import normalize as to_unit_range
+from .tables import read_arrays
+
+SPLITS = ("train", "test")
+
+
+def load_mnist(
+    normalize: bool = True,
+    flatten: bool = True,
+    one_hot_label: bool = False,
+    *,
+    dataset: str = "mnist",
+    root: str | Path = "results/parquet",
+) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """Return ((x_train, t_train), (x_test, t_test)) with the semantics of "Deep Learning from Scratch".
+
+    normalize: pixels as float32 in [0, 1]; otherwise uint8 0..255.
+    flatten: images as (N, 784); otherwise (N, 1, 28, 28).
+    one_hot_label: labels as float32 (N, 10) one-hot rows; otherwise uint8 (N,).
+    The tables are `{root}/{dataset}/{train,test}.parquet`, made by `snakemake --cores 4`.
+    """
+    paths = [Path(root) / dataset / f"{split}.parquet" for split in SPLITS]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"load_mnist: {', '.join(missing)} not found. Make the tables with "
+            f"`snakemake --cores 4 {' '.join(map(str, paths))}` in the repository folder, "
+            "or pass root= the folder that holds them."
+        )
+    return tuple(_prepare(*read_arrays(p), normalize, flatten, one_hot_label) for p in paths)
+
+
+def _prepare(x, t, normalize, flatten, one_hot_label):
+    if normalize:
+        x = to_unit_range(x)
+    if not flatten:
+        x = x.reshape(-1, 1, 28, 28)
+    if one_hot_label:
+        t = np.eye(10, dtype=np.float32)[t]
+    return x, t
