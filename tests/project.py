@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+
 from idxgen import gz, idx_images, idx_labels
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +44,11 @@ def archives(splits: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, byte
 def pins(files: dict[str, bytes]) -> dict[str, dict]:
     """The config's `files` entries pinning these archive bytes."""
     return {
-        key: {"name": name, "size": len(files[name]), "sha256": hashlib.sha256(files[name]).hexdigest()}
+        key: {
+            "name": name,
+            "size": len(files[name]),
+            "sha256": hashlib.sha256(files[name]).hexdigest(),
+        }
         for key, name in ARCHIVE_NAMES.items()
     }
 
@@ -70,7 +75,9 @@ def snakemake(project: Path, *args: str, check: bool = True) -> subprocess.Compl
         timeout=600,
     )
     if check and result.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+        )
     return result
 
 

@@ -5,9 +5,10 @@ import csv
 
 import pytest
 import yaml
-from project import REPO
 
 from mnist_pipeline.config import ConfigError, load_schema, validate_config
+
+from project import REPO
 
 SCHEMA = load_schema(REPO / "workflow/schemas/config.schema.yaml")
 CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text())
@@ -89,9 +90,14 @@ def with_change(path, value):
         (
             "datasets.mnist.files.train_images.extra",
             1,
-            "unknown key 'extra' under 'datasets.mnist.files.train_images'; allowed: name, sha256, size",
+            "unknown key 'extra' under 'datasets.mnist.files.train_images'; "
+            "allowed: name, sha256, size",
         ),
-        ("datasets.cifar", {}, "unknown key 'cifar' under 'datasets'; allowed: fashion-mnist, kmnist, mnist"),
+        (
+            "datasets.cifar",
+            {},
+            "unknown key 'cifar' under 'datasets'; allowed: fashion-mnist, kmnist, mnist",
+        ),
     ],
 )
 def test_a_wrong_value_is_named_with_what_was_expected_and_found(path, value, message):

@@ -3,9 +3,7 @@
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
-from idxgen import gz, idx_images, idx_labels, random_split
 
 from mnist_pipeline.inference import (
     PREDICTION_SCHEMA,
@@ -17,6 +15,8 @@ from mnist_pipeline.inference import (
 )
 from mnist_pipeline.network import SHAPES
 from mnist_pipeline.tables import convert_idx_to_parquet
+
+from idxgen import gz, idx_images, idx_labels, random_split
 
 ROWS = 1000
 

@@ -2,10 +2,11 @@
 
 import numpy as np
 import pytest
-from idxgen import gz, idx_images, idx_labels, random_split
 
 from mnist_pipeline import load_mnist
 from mnist_pipeline.tables import convert_idx_to_parquet
+
+from idxgen import gz, idx_images, idx_labels, random_split
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,9 @@ def test_defaults_are_normalized_flat_pixels_and_integer_labels(root):
 
 
 def test_raw_images_in_the_books_shape_with_one_hot_labels(root):
-    (x_train, t_train), _ = load_mnist(normalize=False, flatten=False, one_hot_label=True, root=root)
+    (x_train, t_train), _ = load_mnist(
+        normalize=False, flatten=False, one_hot_label=True, root=root
+    )
     images, labels = random_split(120, seed=8)
     assert x_train.dtype == np.uint8 and x_train.shape == (120, 1, 28, 28)
     np.testing.assert_array_equal(x_train[:, 0], images)

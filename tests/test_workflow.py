@@ -1,4 +1,4 @@
-"""The whole DAG, run by snakemake in a temporary project against a loopback mirror of generated IDX."""
+"""The whole DAG, run by snakemake in a temporary project against a loopback mirror."""
 
 import json
 import shutil
@@ -7,9 +7,18 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+
 from idxgen import random_split
 from mirror import LoopbackMirror
-from project import archives, files_under, make_project, pins, planned_jobs, snakemake, write_overlay
+from project import (
+    archives,
+    files_under,
+    make_project,
+    pins,
+    planned_jobs,
+    snakemake,
+    write_overlay,
+)
 
 TRAIN_ROWS, TEST_ROWS = 700, 300
 PIXELS = [f"pixel{i}" for i in range(784)]
@@ -75,10 +84,14 @@ def test_predictions_are_the_networks_outputs_for_every_row(built, data, split):
     np.testing.assert_array_equal(predictions["index"], np.arange(len(labels)))
     np.testing.assert_array_equal(predictions["target"], labels)
     probs = predictions[PROBS].to_numpy()
-    np.testing.assert_allclose(probs, reference_forward(weights, images.reshape(-1, 784)), atol=1e-5)
+    np.testing.assert_allclose(
+        probs, reference_forward(weights, images.reshape(-1, 784)), atol=1e-5
+    )
     np.testing.assert_array_equal(predictions["predicted"], probs.argmax(axis=1))
     from_csv = pd.read_csv(built / f"results/predictions/mnist/{split}.csv")
-    np.testing.assert_array_equal(from_csv[["index", "target", "predicted"]], predictions.iloc[:, :3])
+    np.testing.assert_array_equal(
+        from_csv[["index", "target", "predicted"]], predictions.iloc[:, :3]
+    )
     np.testing.assert_allclose(from_csv[PROBS], probs, atol=1e-6)
 
 
@@ -89,7 +102,11 @@ def test_reports_count_what_the_predictions_say(built):
     correct = int((predictions["target"] == predictions["predicted"]).sum())
     assert accuracy["correct"] == correct and accuracy["total"] == TEST_ROWS
     assert accuracy["accuracy"] == pytest.approx(correct / TEST_ROWS)
-    assert (accuracy["dataset"], accuracy["split"], accuracy["batch_size"]) == ("mnist", "test", 100)
+    assert (accuracy["dataset"], accuracy["split"], accuracy["batch_size"]) == (
+        "mnist",
+        "test",
+        100,
+    )
     confusion = pd.read_csv(report / "confusion_matrix.csv", index_col=0).to_numpy()
     expected = pd.crosstab(predictions["target"], predictions["predicted"]).reindex(
         index=range(10), columns=range(10), fill_value=0
@@ -140,11 +157,13 @@ def test_report_html_is_self_contained(built):
 
 
 def test_a_cluster_executor_builds_the_same_files(built, tmp_path):
-    """Every job goes through Snakemake's generic cluster executor, split into two predict shards."""
+    """Every job goes through Snakemake's generic cluster executor, with two predict shards."""
     project = make_project(tmp_path / "project")
     (project / "overlay.yaml").write_text((built / "overlay.yaml").read_text())
     snakemake(project, "--profile", "workflow/profiles/local-cluster", "--set-scatter", "predict=2")
     assert len(list((project / "results/predictions/mnist/shards/test").iterdir())) == 2
     for path in ["parquet/mnist/test.parquet", "predictions/mnist/test.parquet"]:
-        assert pq.read_table(project / "results" / path).equals(pq.read_table(built / "results" / path))
+        assert pq.read_table(project / "results" / path).equals(
+            pq.read_table(built / "results" / path)
+        )
     assert files_under(project / "results/reports") == files_under(built / "results/reports")

@@ -1,12 +1,21 @@
-"""Bad config and bad inputs stop the workflow with a message that says what to fix, leaving nothing half-made."""
+"""Bad config and bad inputs stop the workflow, say what to fix, and leave nothing half-made."""
 
 import hashlib
 
 import numpy as np
 import pytest
+
 from idxgen import gz, idx_labels, random_split
 from mirror import LoopbackMirror
-from project import ARCHIVE_NAMES, archives, files_under, make_project, pins, snakemake, write_overlay
+from project import (
+    ARCHIVE_NAMES,
+    archives,
+    files_under,
+    make_project,
+    pins,
+    snakemake,
+    write_overlay,
+)
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +43,15 @@ def outputs(project):
     [
         ({"batch_size": "abc"}, "config key 'batch_size': expected integer; found 'abc'"),
         ({"batch_size": 0}, "config key 'batch_size': 0 is less than the minimum of 1"),
-        ({"dataset": "cifar"}, "config key 'dataset': expected one of mnist, fashion-mnist, kmnist"),
+        (
+            {"dataset": "cifar"},
+            "config key 'dataset': expected one of mnist, fashion-mnist, kmnist",
+        ),
         ({"batchsize": 5}, "unknown key 'batchsize' at the top level; allowed: batch_size, "),
-        ({"model": {"weigths": "w.pkl"}}, "unknown key 'weigths' under 'model'; allowed: train, weights"),
+        (
+            {"model": {"weigths": "w.pkl"}},
+            "unknown key 'weigths' under 'model'; allowed: train, weights",
+        ),
         ({"predict": {"shards": 1.5}}, "config key 'predict.shards': expected integer; found 1.5"),
     ],
 )
@@ -88,7 +103,14 @@ def test_a_label_out_of_range_fails_the_conversion_and_keeps_nothing(project, da
 def test_weights_of_the_wrong_shape_fail_predict_and_keep_nothing(project, data):
     weights = project / "weights.npz"
     rng = np.random.default_rng(0)
-    shapes = {"W1": (784, 50), "b1": (50,), "W2": (50, 100), "b2": (100,), "W3": (100, 9), "b3": (10,)}
+    shapes = {
+        "W1": (784, 50),
+        "b1": (50,),
+        "W2": (50, 100),
+        "b2": (100,),
+        "W3": (100, 9),
+        "b3": (10,),
+    }
     np.savez(weights, **{k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()})
     files = archives(data)
     with LoopbackMirror(files) as mirror:

@@ -9,7 +9,10 @@ from mnist_pipeline.weights import save_weights
 with rule_log(snakemake.log[0]) as log:
     settings = TrainSettings(**snakemake.params.settings)
     weights, history = train(
-        *read_arrays(snakemake.input.train), *read_arrays(snakemake.input.test), settings, log=log.info
+        *read_arrays(snakemake.input.train),
+        *read_arrays(snakemake.input.test),
+        settings,
+        log=log.info,
     )
     save_weights(snakemake.output.weights, weights)
     with atomic_path(snakemake.output.history) as tmp:

@@ -1,6 +1,6 @@
 """MNIST pipeline: verified downloads, IDX to Parquet, a small numpy network, reports.
 
-`load_mnist` reads the tables the workflow writes, with the semantics of "Deep Learning from Scratch".
+`load_mnist` reads the tables the workflow writes, as "Deep Learning from Scratch" does.
 """
 
 from .load import load_mnist

@@ -1,4 +1,4 @@
-"""Write a file under a temporary name in its folder, and give it its final name only when complete."""
+"""Write a file under a temporary name in its folder; give it its final name once complete."""
 
 import os
 import tempfile

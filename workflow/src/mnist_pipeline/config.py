@@ -34,8 +34,8 @@ def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dic
     if filled["dataset"] not in filled["datasets"]:
         raise ConfigError(
             f"config key 'dataset' is {filled['dataset']!r}, but 'datasets' has no entry for it "
-            f"(it has: {', '.join(filled['datasets']) or 'none'}). Add datasets.{filled['dataset']} "
-            "with its mirrors and files, or choose one of those."
+            f"(it has: {', '.join(filled['datasets']) or 'none'}). "
+            f"Add datasets.{filled['dataset']} with its mirrors and files, or choose one of those."
         )
     return filled
 
@@ -50,10 +50,7 @@ def _describe(error: ValidationError) -> str:
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(found) - set(allowed))
         where = f"under '{key}'" if error.absolute_path else "at the top level"
-        return (
-            f"unknown key {', '.join(map(repr, unknown))} {where}; "
-            f"allowed: {', '.join(allowed)}"
-        )
+        return f"unknown key {', '.join(map(repr, unknown))} {where}; allowed: {', '.join(allowed)}"
     if error.validator == "required":
         return f"config key '{key}': {error.message}"
     if error.validator == "enum":

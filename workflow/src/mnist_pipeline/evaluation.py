@@ -60,7 +60,7 @@ def evaluate(
 
 
 def take_rows(table: str | Path, rows: np.ndarray, batch_rows: int = 10_000) -> np.ndarray:
-    """Pixels (len(rows), 784) of the given ascending row numbers, reading no further than needed."""
+    """Pixels (len(rows), 784) of the given ascending rows, reading no further than needed."""
     out = np.empty((len(rows), 784), dtype=np.uint8)
     if len(rows) == 0:
         return out
@@ -89,9 +89,14 @@ def write_report(
         confusion_frame(e.confusion, e.classes).to_csv(tmp)
     title = f"{about['dataset']} {about['split']}"
     plot_confusion_matrix(
-        e.confusion, e.classes, outputs.confusion_png, f"{title}: accuracy {e.summary['accuracy']:.4f}"
+        e.confusion,
+        e.classes,
+        outputs.confusion_png,
+        f"{title}: accuracy {e.summary['accuracy']:.4f}",
     )
-    plot_samples(e.sample_images, e.sample_labels, e.classes, outputs.samples, f"{title}: first images")
+    plot_samples(
+        e.sample_images, e.sample_labels, e.classes, outputs.samples, f"{title}: first images"
+    )
     plot_misclassified(
         e.wrong_images,
         e.wrong_target,

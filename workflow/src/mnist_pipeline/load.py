@@ -18,7 +18,7 @@ def load_mnist(
     dataset: str = "mnist",
     root: str | Path = "results/parquet",
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """Return ((x_train, t_train), (x_test, t_test)) with the semantics of "Deep Learning from Scratch".
+    """Return ((x_train, t_train), (x_test, t_test)) as "Deep Learning from Scratch" does.
 
     normalize: pixels as float32 in [0, 1]; otherwise uint8 0..255.
     flatten: images as (N, 784); otherwise (N, 1, 28, 28).

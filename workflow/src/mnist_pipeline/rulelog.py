@@ -8,7 +8,7 @@ from contextlib import contextmanager
 
 @contextmanager
 def rule_log(path: str) -> Iterator[logging.Logger]:
-    """Log the package's messages to `path` and stderr; an exception is logged as one line, re-raised."""
+    """Log the package's messages to `path` and stderr; log an exception as one line, re-raise."""
     logger = logging.getLogger("mnist_pipeline")
     logger.setLevel(logging.INFO)
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(message)s")
