@@ -68,7 +68,7 @@ def write_overlay(project: Path, mirrors: list[str], files: dict[str, dict], **s
 def snakemake(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Run snakemake in `project` with the overlay; on an unexpected failure show its output."""
     result = subprocess.run(
-        [SNAKEMAKE, "--cores", "2", "--configfile", "overlay.yaml", *args],
+        [SNAKEMAKE, *args, "--cores", "2", "--configfile", "overlay.yaml"],
         cwd=project,
         capture_output=True,
         text=True,

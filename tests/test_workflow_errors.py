@@ -67,7 +67,7 @@ def test_a_mirror_url_that_is_not_http_or_file_is_refused(project, data):
     write_overlay(project, ["ftp://example.org/mnist/"], pins(archives(data)))
     result = snakemake(project, check=False)
     assert result.returncode != 0
-    assert "datasets.mnist.mirrors.0" in result.stderr
+    assert "datasets.mnist.mirrors.0" in result.stderr, result.stderr
     assert made_files(project) == []
 
 
@@ -81,6 +81,7 @@ def test_checksum_mismatch_fails_the_download_and_keeps_nothing(project, data):
     assert result.returncode != 0
     assert f"{mirror.url}{ARCHIVE_NAMES['test_labels']}" in result.stderr
     assert wrong["test_labels"]["sha256"] in result.stderr
+    assert "datasets.mnist.files" in result.stderr
     assert f"downloads/mnist/{ARCHIVE_NAMES['test_labels']}" not in outputs(project)
     assert not [f for f in made_files(project) if f.endswith(".part")]
 

@@ -13,5 +13,6 @@ with rule_log(snakemake.log[0]) as log:
         retries=snakemake.params.retries,
         backoff=snakemake.params.backoff,
         log=log.info,
+        dataset=snakemake.wildcards.dataset,
     )
     log.info("%s: verified, from %s", snakemake.output[0], url)
