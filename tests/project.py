@@ -53,6 +53,17 @@ def pins(files: dict[str, bytes]) -> dict[str, dict]:
     }
 
 
+def shared_pins() -> dict[str, dict]:
+    """The `files` entries pinning the real archives in ../shared/mnist (recompressed: own pins)."""
+    sums = dict(
+        line.split()[::-1] for line in (SHARED_MNIST / "SHA256SUMS").read_text().splitlines()
+    )
+    return {
+        key: {"name": name, "size": (SHARED_MNIST / name).stat().st_size, "sha256": sums[name]}
+        for key, name in ARCHIVE_NAMES.items()
+    }
+
+
 def write_overlay(project: Path, mirrors: list[str], files: dict[str, dict], **settings) -> Path:
     """A --configfile overlay pointing mnist at `mirrors`, with quick download settings."""
     overlay = {

@@ -8,22 +8,19 @@ import pyarrow.parquet as pq
 import pytest
 
 from mirror import LoopbackMirror
-from project import ARCHIVE_NAMES, SHARED_MNIST, make_project, snakemake, write_overlay
+from project import (
+    ARCHIVE_NAMES,
+    SHARED_MNIST,
+    make_project,
+    shared_pins,
+    snakemake,
+    write_overlay,
+)
 
 pytestmark = pytest.mark.skipif(
     not (SHARED_MNIST / "SHA256SUMS").exists(),
     reason=f"the real MNIST archives are not on this machine ({SHARED_MNIST})",
 )
-
-
-def shared_pins():
-    sums = dict(
-        line.split()[::-1] for line in (SHARED_MNIST / "SHA256SUMS").read_text().splitlines()
-    )
-    return {
-        key: {"name": name, "size": (SHARED_MNIST / name).stat().st_size, "sha256": sums[name]}
-        for key, name in ARCHIVE_NAMES.items()
-    }
 
 
 def idx_payload(name, header_bytes):
