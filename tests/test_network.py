@@ -1,0 +1,126 @@
+"""The ch. 3 network: normalize, sigmoid, softmax, forward."""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from mnist_pipeline.network import SHAPES, NetworkError, forward, normalize, sigmoid, softmax
+
+
+@pytest.fixture
+def strict_floats():
+    """Turn numpy overflow, invalid and divide warnings (any warning) into errors in the test."""
+    with np.errstate(over="raise", invalid="raise", divide="raise"), warnings.catch_warnings():
+        warnings.simplefilter("error")
+        yield
+
+
+def random_weights(seed: int = 0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return {key: rng.standard_normal(shape).astype(np.float32) for key, shape in SHAPES.items()}
+
+
+def book_predict(weights, x):
+    """The study note's predict(), in float64, as the reference."""
+    w = {key: value.astype(np.float64) for key, value in weights.items()}
+    z1 = 1 / (1 + np.exp(-(x @ w["W1"] + w["b1"])))
+    z2 = 1 / (1 + np.exp(-(z1 @ w["W2"] + w["b2"])))
+    a3 = z2 @ w["W3"] + w["b3"]
+    e = np.exp(a3 - a3.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def test_normalize_divides_by_255():
+    out = normalize(np.array([[0, 51, 255]], dtype=np.uint8))
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, np.float32([[0, 0.2, 1]]))
+
+
+def test_normalize_refuses_non_uint8():
+    with pytest.raises(NetworkError, match=r"expects uint8 pixels \(0\.\.255\), found dtype int32"):
+        normalize(np.zeros((1, 784), np.int32))
+
+
+def test_sigmoid_matches_formula():
+    a = np.linspace(-30, 30, 601, dtype=np.float32)
+    out = sigmoid(a)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, 1 / (1 + np.exp(-a.astype(np.float64))), rtol=0, atol=1e-7)
+
+
+def test_sigmoid_does_not_overflow(strict_floats):
+    out = sigmoid(np.float32([-1000, -100, 0, 100, 1000]))
+    np.testing.assert_array_equal(out, np.float32([0, 0, 0.5, 1, 1]))
+    assert sigmoid(-1000.0).dtype == np.float32
+
+
+def test_sigmoid_keeps_float64():
+    assert sigmoid(np.zeros(3)).dtype == np.float64
+
+
+def test_softmax_matches_definition():
+    a = np.random.default_rng(1).standard_normal((5, 10)).astype(np.float32)
+    out = softmax(a)
+    assert out.dtype == np.float32
+    expected = np.exp(a.astype(np.float64))
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(out, expected, rtol=1e-6)
+
+
+def test_softmax_is_stable_for_huge_logits(strict_floats):
+    out = softmax(np.float32([[1000, 0, -1000], [1000, 1000, 1000], [-1000, -1000, 990]]))
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out.sum(axis=1), 1, rtol=1e-6)
+    np.testing.assert_allclose(out, [[1, 0, 0], [1 / 3, 1 / 3, 1 / 3], [0, 0, 1]], rtol=1e-6)
+
+
+def test_softmax_of_one_vector():
+    out = softmax(np.float32([0, np.log(3)]))
+    np.testing.assert_allclose(out, [0.25, 0.75], rtol=1e-6)
+
+
+def test_forward_matches_book_predict():
+    weights = random_weights()
+    pixels = np.random.default_rng(2).integers(0, 256, (64, 784), dtype=np.uint8)
+    out = forward(weights, pixels)
+    assert out.shape == (64, 10)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, book_predict(weights, pixels / 255.0), rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(out.sum(axis=1), 1, rtol=1e-5)
+
+
+def test_forward_takes_uint8_or_scaled_floats():
+    weights = random_weights()
+    pixels = np.random.default_rng(3).integers(0, 256, (8, 784), dtype=np.uint8)
+    np.testing.assert_array_equal(
+        forward(weights, pixels), forward(weights, pixels.astype(np.float64) / 255)
+    )
+
+
+def test_forward_batches_agree_with_single_rows():
+    weights = random_weights()
+    pixels = np.random.default_rng(4).integers(0, 256, (20, 784), dtype=np.uint8)
+    whole = forward(weights, pixels)
+    rows = np.concatenate([forward(weights, pixels[i : i + 1]) for i in range(20)])
+    np.testing.assert_allclose(whole, rows, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("shape", [(784,), (3, 28, 28), (3, 783)])
+def test_forward_refuses_wrong_shape(shape):
+    with pytest.raises(NetworkError, match=r"batch of shape \(n, 784\) .*found shape"):
+        forward(random_weights(), np.zeros(shape, np.uint8))
+
+
+def test_forward_refuses_integer_pixels_other_than_uint8():
+    with pytest.raises(
+        NetworkError, match=r"uint8 pixels or floats in \[0, 1\], found dtype int64"
+    ):
+        forward(random_weights(), np.zeros((2, 784), np.int64))
+
+
+def test_forward_names_missing_weights():
+    weights = random_weights()
+    del weights["b2"], weights["W3"]
+    with pytest.raises(NetworkError, match=r"the weights lack b2, W3; load them with"):
+        forward(weights, np.zeros((1, 784), np.uint8))

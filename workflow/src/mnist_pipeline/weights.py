@@ -1,0 +1,172 @@
+"""Load and save the network's weights: the book's pickle (read safely) or an .npz archive.
+
+A weights file holds exactly the six arrays of `network.SHAPES`. Extra keys are refused rather than
+ignored: a file with more arrays (say W4, b4) is a different network, and running only part of it
+would give wrong predictions without any error. Floating arrays of any width are accepted and
+returned as float32; NaN or infinite values are refused.
+
+Pickles are never loaded with `pickle.load`: a pickle can name any Python callable and have it
+called while loading. `_WeightsUnpickler` admits only the numpy globals a dict of arrays needs.
+"""
+
+import os
+import pickle
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from mnist_pipeline.atomic import atomic_path
+from mnist_pipeline.network import SHAPES
+
+PICKLE_SUFFIXES = (".pkl", ".pickle")
+NPZ_SUFFIX = ".npz"
+
+_EXPECTED = ", ".join(f"{key} {shape}" for key, shape in SHAPES.items())
+
+# The functions numpy's own pickles of arrays call, taken from numpy itself so that this works on
+# numpy 1.x and 2.x alike: `_reconstruct` (protocols 2-4; the book's file is protocol 3) and
+# `_frombuffer` (protocol 5, pickle.HIGHEST_PROTOCOL). numpy 1.x files name them under `numpy.core`,
+# numpy 2 under `numpy._core`; both spellings map to the same object. `dtype` is all a dtype needs;
+# numpy scalars (`multiarray.scalar`) are not needed for a dict of arrays and stay refused.
+_RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]
+_FROMBUFFER = np.ndarray.__reduce_ex__(np.zeros(1), 5)[0]
+_ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy.core.numeric", "_frombuffer"): _FROMBUFFER,
+    ("numpy._core.numeric", "_frombuffer"): _FROMBUFFER,
+}
+
+
+class WeightsError(ValueError):
+    """A weights file that cannot be used: unreadable, unsafe, or not this network's weights."""
+
+
+class _WeightsUnpickler(pickle.Unpickler):
+    """An unpickler that resolves only the numpy globals in `_ALLOWED_GLOBALS`."""
+
+    def __init__(self, file, source: str) -> None:
+        super().__init__(file)
+        self.source = source
+
+    def find_class(self, module: str, name: str) -> object:
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise WeightsError(
+                f"refusing to load {self.source}: it references {module}.{name}; only numpy arrays "
+                "in a dict are allowed (loading a pickle can run any code it names). If you trust "
+                f"the file, re-save its arrays as an {NPZ_SUFFIX} file with keys {_EXPECTED}"
+            ) from None
+
+
+def _read_pickle(path: Path) -> object:
+    with path.open("rb") as f:
+        try:
+            return _WeightsUnpickler(f, str(path)).load()
+        except WeightsError:
+            raise
+        # Untrusted bytes can fail in the unpickler in many ways (UnpicklingError, EOFError,
+        # TypeError, UnicodeDecodeError, ...): all of them mean the same thing to the user.
+        except Exception as error:
+            raise WeightsError(
+                f"cannot read {path} as a pickle of numpy arrays: {type(error).__name__}: {error}; "
+                "is the file complete and the book's sample_weight.pkl format?"
+            ) from error
+
+
+def _read_npz(path: Path) -> object:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            return loaded  # a bare .npy array: validate_weights says it is not a dict
+        with loaded as archive:
+            return {key: archive[key] for key in archive.files}
+    except (ValueError, zipfile.BadZipFile, EOFError) as error:
+        raise WeightsError(
+            f"cannot read {path} as an .npz archive of numeric arrays: {error}"
+        ) from error
+
+
+def load_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """The weights in `path` (the book's pickle, .pkl or .pickle, or an .npz), validated, as
+    float32 arrays in the order of `SHAPES`."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (*PICKLE_SUFFIXES, NPZ_SUFFIX):
+        raise WeightsError(
+            f"{path}: unknown weights format {suffix or '(no suffix)'!r}; expected the book's "
+            f"pickle ({', '.join(PICKLE_SUFFIXES)}) or an {NPZ_SUFFIX} archive"
+        )
+    try:
+        raw = _read_npz(path) if suffix == NPZ_SUFFIX else _read_pickle(path)
+    except FileNotFoundError as error:
+        raise WeightsError(
+            f"weights file {path} does not exist; check the path (model.weights in the config)"
+        ) from error
+    except OSError as error:
+        raise WeightsError(f"cannot read weights file {path}: {error.strerror or error}") from error
+    return validate_weights(raw, str(path))
+
+
+def validate_weights(weights: Mapping, source: str) -> dict[str, np.ndarray]:
+    """Check keys, dtypes, shapes and values against `SHAPES`; return float32 copies in that order.
+
+    `source` names where the weights came from (a file name) in the error messages.
+    """
+    if not isinstance(weights, Mapping):
+        raise WeightsError(
+            f"{source}: expected a dict of numpy arrays ({_EXPECTED}), "
+            f"found {type(weights).__name__}"
+        )
+    missing = [key for key in SHAPES if key not in weights]
+    if missing:
+        raise WeightsError(
+            f"{source}: missing key(s) {', '.join(map(repr, missing))}; expected exactly the "
+            f"six arrays {_EXPECTED}, found keys {sorted(map(repr, weights))}"
+        )
+    extra = sorted(repr(key) for key in weights if key not in SHAPES)
+    if extra:
+        raise WeightsError(
+            f"{source}: unexpected key(s) {', '.join(extra)}; expected exactly {_EXPECTED} (the "
+            "book's 784-50-100-10 network). More arrays mean a different network: save only these"
+        )
+    clean = {}
+    for key, shape in SHAPES.items():
+        value = weights[key]
+        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
+            kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
+            raise WeightsError(
+                f"{source}: key {key!r} must be a floating-point numpy array of shape {shape}, "
+                f"found {kind}"
+            )
+        if value.shape != shape:
+            raise WeightsError(f"{source}: key {key!r} has shape {value.shape}, expected {shape}")
+        with np.errstate(over="ignore"):  # a float64 beyond float32 becomes inf: refused below
+            array = value.astype(np.float32)
+        bad = array.size - int(np.count_nonzero(np.isfinite(array)))
+        if bad:
+            raise WeightsError(
+                f"{source}: key {key!r} has {bad} NaN or infinite value(s) (as float32); "
+                "these weights cannot give predictions: retrain or re-export them"
+            )
+        clean[key] = array
+    return clean
+
+
+def save_weights(path: str | os.PathLike, weights: Mapping[str, np.ndarray]) -> None:
+    """Validate `weights` and write them to the .npz file `path` atomically."""
+    path = Path(path)
+    if path.suffix.lower() != NPZ_SUFFIX:
+        raise WeightsError(
+            f"{path}: weights are saved as {NPZ_SUFFIX}, found suffix {path.suffix or '(none)'!r}; "
+            f"name the file *{NPZ_SUFFIX}"
+        )
+    clean = validate_weights(weights, f"weights to save to {path}")
+    # np.savez given a file name would append ".npz" to the temporary name: hand it a file instead
+    with atomic_path(path) as tmp, tmp.open("wb") as f:
+        np.savez(f, **clean)
