@@ -25,7 +25,7 @@ def test_defaults_fill_what_an_overlay_leaves_out():
     assert filled["batch_size"] == 100 and filled["splits"] == ["test"]
     assert filled["model"] == {
         "weights": None,
-        "train": {"seed": 0, "epochs": 10, "batch_size": 100, "learning_rate": 0.001},
+        "train": {"seed": 0, "epochs": 10, "batch_size": 32, "learning_rate": 0.003},
     }
     assert minimal == {"dataset": "kmnist", "datasets": {"kmnist": CONFIG["datasets"]["kmnist"]}}
 

@@ -15,7 +15,7 @@ rule train_model:
         "results/benchmarks/train_model/{dataset}.tsv"
     conda:
         "../envs/pipeline.yaml"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=2000,
     params:
