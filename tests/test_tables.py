@@ -1,0 +1,270 @@
+"""IDX -> Parquet conversion and batch reading, on generated archives and real MNIST if present."""
+
+import gzip
+import re
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from mnist_pipeline.idx import IdxFormatError
+from mnist_pipeline.tables import (
+    PIXEL_COLUMNS,
+    TARGET,
+    TableError,
+    convert_idx_to_parquet,
+    iter_batches,
+    num_rows,
+    read_arrays,
+    read_metadata,
+)
+
+from idxgen import gz, idx_images, idx_labels, random_split
+
+ROWS = 37
+GROUP = 8  # chunk_rows: row groups of 8, 8, 8, 8, 5
+META = {"dataset": "mnist", "split": "test", "images_sha256": "ab" * 32, "labels_sha256": "cd"}
+MNIST = Path("/work/shared/mnist")
+
+
+def write_pair(folder: Path, images: np.ndarray, labels: np.ndarray, **edits) -> tuple[Path, Path]:
+    """Write an images/labels archive pair; `edits` may replace the raw IDX bytes of either."""
+    raw_images = edits.get("raw_images", idx_images(images))
+    raw_labels = edits.get("raw_labels", idx_labels(labels))
+    (folder / "i.gz").write_bytes(gz(raw_images))
+    (folder / "l.gz").write_bytes(gz(raw_labels))
+    return folder / "i.gz", folder / "l.gz"
+
+
+def assert_nothing_written(dest: Path) -> None:
+    """No file under the final name, and no temporary file beside it."""
+    assert not dest.exists()
+    assert not dest.parent.exists() or list(dest.parent.iterdir()) == []
+
+
+@pytest.fixture(scope="module")
+def split() -> tuple[np.ndarray, np.ndarray]:
+    return random_split(ROWS, seed=2)
+
+
+def convert_split(folder: Path, split: tuple[np.ndarray, np.ndarray]) -> Path:
+    dest = folder / "out" / "t.parquet"
+    rows = convert_idx_to_parquet(
+        *write_pair(folder, *split), dest, metadata=META, chunk_rows=GROUP
+    )
+    assert rows == ROWS
+    return dest
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory, split) -> Path:
+    """One converted table shared by the read-only tests of this module."""
+    return convert_split(tmp_path_factory.mktemp("table"), split)
+
+
+def test_round_trip(table, split):
+    images, labels = split
+    x, target = read_arrays(table)
+    assert x.dtype == target.dtype == np.uint8
+    assert x.shape == (ROWS, 784)
+    np.testing.assert_array_equal(x, images.reshape(ROWS, 784))
+    np.testing.assert_array_equal(target, labels)
+    assert num_rows(table) == ROWS
+    assert read_metadata(table) == META
+
+
+def test_columns_schema_and_row_groups(table, split):
+    images, labels = split
+    schema = pq.read_schema(table)
+    assert schema.names == [f"pixel{i}" for i in range(784)] + ["target"]
+    assert schema.names[:784] == PIXEL_COLUMNS and schema.names[784] == TARGET
+    assert set(schema.types) == {pa.uint8()}
+    # Independently of read_arrays: pixel{28*r + c} of row k is image k at row r, column c.
+    columns = pq.read_table(table, columns=["pixel0", "pixel29", "pixel783", "target"])
+    np.testing.assert_array_equal(columns["pixel29"].to_numpy(), images[:, 1, 1])
+    np.testing.assert_array_equal(columns["pixel783"].to_numpy(), images[:, 27, 27])
+    np.testing.assert_array_equal(columns["target"].to_numpy(), labels)
+    meta = pq.ParquetFile(table).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [8, 8, 8, 8, 5]
+    assert list(table.parent.iterdir()) == [table]
+
+
+def test_count_mismatch(tmp_path, split):
+    images, labels = split
+    paths = write_pair(tmp_path, images, labels[:-1])
+    dest = tmp_path / "out" / "t.parquet"
+    pattern = (
+        re.escape(str(paths[0]))
+        + r" has 37 images but "
+        + re.escape(str(paths[1]))
+        + r" has 36 labels; they must be the same split"
+    )
+    with pytest.raises(TableError, match=pattern):
+        convert_idx_to_parquet(*paths, dest, metadata=META)
+    assert_nothing_written(dest)
+
+
+def test_images_not_784_pixels(tmp_path):
+    images = np.zeros((4, 5, 3), np.uint8)
+    paths = write_pair(tmp_path, images, np.zeros(4, np.uint8))
+    dest = tmp_path / "out" / "t.parquet"
+    pattern = re.escape(str(paths[0])) + r": images are 5x3 = 15 pixels, expected 784 \(28x28\)"
+    with pytest.raises(TableError, match=pattern):
+        convert_idx_to_parquet(*paths, dest, metadata=META)
+    assert_nothing_written(dest)
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        # Found while streaming, after some row groups were written:
+        ("truncated", "truncated payload"),
+        ("trailing", "unexpected bytes after the payload"),
+        # Found before writing:
+        ("label 10", "the label at index 3 is 10"),
+        ("swapped", r"expected an IDX images file \(magic 2051\), found magic 2049"),
+    ],
+)
+def test_no_partial_file_on_bad_archives(tmp_path, split, edit, message):
+    images, labels = split
+    raw_images, raw_labels = idx_images(images), idx_labels(labels)
+    if edit == "truncated":
+        raw_images = raw_images[:-784]
+    elif edit == "trailing":
+        raw_images += b"\x00"
+    elif edit == "label 10":
+        raw_labels = raw_labels[:11] + b"\x0a" + raw_labels[12:]
+    else:
+        raw_images = raw_labels
+    paths = write_pair(tmp_path, images, labels, raw_images=raw_images, raw_labels=raw_labels)
+    dest = tmp_path / "out" / "t.parquet"
+    with pytest.raises(IdxFormatError, match=message):
+        convert_idx_to_parquet(*paths, dest, metadata=META, chunk_rows=GROUP)
+    assert_nothing_written(dest)
+
+
+def test_failure_keeps_an_earlier_good_table(tmp_path, split):
+    images, labels = split
+    table = convert_split(tmp_path, split)
+    before = table.read_bytes()
+    paths = write_pair(tmp_path, images, labels, raw_images=idx_images(images) + b"\x00")
+    with pytest.raises(IdxFormatError):
+        convert_idx_to_parquet(*paths, table, metadata=META, chunk_rows=GROUP)
+    assert table.read_bytes() == before
+    assert list(table.parent.iterdir()) == [table]
+
+
+@pytest.mark.parametrize(
+    ("batch_rows", "start", "stop"),
+    [
+        (1, 0, None),  # batch 1
+        (5, 0, None),
+        (8, 0, None),  # batches aligned with the row groups
+        (9, 0, ROWS),  # batches straddling every boundary
+        (100, 0, None),  # batch > rows
+        (3, 6, 19),  # start and stop inside groups, crossing two boundaries
+        (7, 7, 9),  # one row on each side of a boundary
+        (4, 8, 16),  # exactly one group
+        (2, 36, 37),  # the last row
+        (6, 12, 12),  # empty range
+    ],
+)
+def test_iter_batches(table, split, batch_rows, start, stop):
+    images, labels = split
+    end = ROWS if stop is None else stop
+    batches = list(iter_batches(table, batch_rows, start, stop))
+    sizes = [len(x) for x, _ in batches]
+    assert sizes == [len(t) for _, t in batches]
+    full, rest = divmod(end - start, batch_rows)
+    assert sizes == [batch_rows] * full + ([rest] if rest else [])
+    for x, target in batches:
+        assert x.dtype == target.dtype == np.uint8 and x.shape[1:] == (784,)
+    if batches:
+        np.testing.assert_array_equal(
+            np.concatenate([x for x, _ in batches]), images[start:end].reshape(-1, 784)
+        )
+        np.testing.assert_array_equal(np.concatenate([t for _, t in batches]), labels[start:end])
+
+
+@pytest.mark.parametrize(
+    ("start", "stop", "groups"),
+    [(9, 15, [1]), (7, 17, [0, 1, 2]), (32, 37, [4]), (0, 37, [0, 1, 2, 3, 4]), (5, 5, [])],
+)
+def test_iter_batches_reads_only_overlapping_groups(table, monkeypatch, start, stop, groups):
+    read = []
+    original = pq.ParquetFile.read_row_group
+
+    def spy(self, i, *args, **kwargs):
+        read.append(i)
+        return original(self, i, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", spy)
+    batches = iter_batches(table, 4, start, stop)
+    assert read == []  # nothing is read before the first batch is asked for
+    for _ in batches:
+        assert read == sorted(set(read))  # one group at a time, each once
+    assert read == groups
+
+
+@pytest.mark.parametrize(
+    ("batch_rows", "start", "stop", "message"),
+    [
+        (0, 0, None, "batch_rows must be a positive integer, got 0"),
+        (4, -1, None, r"rows \[-1, 37\) are not within the table's 37 rows"),
+        (4, 10, 5, r"rows \[10, 5\) are not within the table's 37 rows"),
+        (4, 0, 38, r"rows \[0, 38\) are not within the table's 37 rows"),
+    ],
+)
+def test_iter_batches_bad_range(table, batch_rows, start, stop, message):
+    with pytest.raises(ValueError, match=message):
+        iter_batches(table, batch_rows, start, stop)
+
+
+def test_not_a_pixel_table(tmp_path):
+    path = tmp_path / "predictions.parquet"
+    pq.write_table(pa.table({"index": [0, 1], "predicted": pa.array([3, 4], pa.uint8())}), path)
+    pattern = re.escape(str(path)) + r": expected a pixel table .* found 2 columns \(index, pred"
+    with pytest.raises(TableError, match=pattern):
+        read_arrays(path)
+    with pytest.raises(TableError, match=pattern):
+        iter_batches(path, 10)
+
+
+@pytest.mark.parametrize("content", [b"", b"<html>not parquet</html>"])
+def test_not_a_parquet_file(tmp_path, content):
+    path = tmp_path / "t.parquet"
+    path.write_bytes(content)
+    pattern = re.escape(str(path)) + r": not a readable Parquet file \(.*\)\. Delete it and rerun"
+    for read in (read_arrays, num_rows, lambda p: iter_batches(p, 10)):
+        with pytest.raises(TableError, match=pattern):
+            read(path)
+
+
+def test_empty_archives_make_an_empty_table(tmp_path):
+    paths = write_pair(tmp_path, np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
+    dest = tmp_path / "t.parquet"
+    assert convert_idx_to_parquet(*paths, dest, metadata=META) == 0
+    x, target = read_arrays(dest)
+    assert x.shape == (0, 784) and target.shape == (0,)
+    assert list(iter_batches(dest, 5)) == []
+    assert read_metadata(dest) == META
+
+
+def test_real_mnist_test_split(tmp_path):
+    images_gz, labels_gz = MNIST / "t10k-images-idx3-ubyte.gz", MNIST / "t10k-labels-idx1-ubyte.gz"
+    if not (images_gz.exists() and labels_gz.exists()):
+        pytest.skip(f"the real MNIST archives are not in {MNIST} (only some machines have them)")
+    dest = tmp_path / "test.parquet"
+    assert convert_idx_to_parquet(images_gz, labels_gz, dest, metadata=META) == 10_000
+    # Decoded independently: skip the 16- and 8-byte headers.
+    expected_x = np.frombuffer(gzip.decompress(images_gz.read_bytes()), np.uint8, offset=16)
+    expected_t = np.frombuffer(gzip.decompress(labels_gz.read_bytes()), np.uint8, offset=8)
+    x, target = read_arrays(dest)
+    np.testing.assert_array_equal(x, expected_x.reshape(10_000, 784))
+    np.testing.assert_array_equal(target, expected_t)
+    assert np.bincount(target).tolist()[:2] == [980, 1135]  # published MNIST test class counts
+    batches = list(iter_batches(dest, 3000, 1234, 9999))
+    assert [len(b) for b, _ in batches] == [3000, 3000, 2765]
+    np.testing.assert_array_equal(np.concatenate([b for b, _ in batches]), x[1234:9999])
