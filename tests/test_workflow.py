@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from idxgen import random_split
 from mirror import LoopbackMirror
@@ -131,6 +132,15 @@ def test_changing_batch_size_reruns_predict_and_what_follows_only(built):
         "evaluate": 2,
         "all": 1,
     }
+
+
+def test_giving_weights_reruns_predict_and_what_follows_only(built, tmp_path):
+    project = shutil.copytree(built, tmp_path / "project", symlinks=True)
+    weights = shutil.copy(built / "results/model/mnist/weights.npz", tmp_path / "given.npz")
+    overlay = yaml.safe_load((project / "overlay.yaml").read_text())
+    overlay["model"]["weights"] = str(weights)
+    (project / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    assert planned_jobs(project) == {"predict": 2, "gather_predictions": 2, "evaluate": 2, "all": 1}
 
 
 @pytest.mark.parametrize(
