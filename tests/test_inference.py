@@ -3,8 +3,10 @@
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
+from mnist_pipeline import inference
 from mnist_pipeline.inference import (
     PREDICTION_SCHEMA,
     gather_predictions,
@@ -102,3 +104,15 @@ def test_gathering_a_file_that_is_not_a_prediction_shard_fails(table, tmp_path):
     with pytest.raises(ValueError, match="expected prediction columns"):
         gather_predictions([table], tmp_path / "all.parquet", tmp_path / "all.csv")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("batch_rows", [1, 7, 300])
+def test_small_batches_are_written_as_few_large_row_groups(
+    table, weights, tmp_path, monkeypatch, batch_rows
+):
+    monkeypatch.setattr(inference, "ROW_GROUP_ROWS", 256)
+    predict_shard(table, weights, batch_rows, 0, 1, tmp_path / "p.parquet")
+    meta = pq.ParquetFile(tmp_path / "p.parquet").metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sum(sizes) == ROWS
+    assert all(size >= 256 for size in sizes[:-1]) and len(sizes) <= ROWS // 256 + 1

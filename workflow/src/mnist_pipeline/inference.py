@@ -15,6 +15,10 @@ from .network import forward
 from .tables import iter_batches, num_rows
 
 PROB_COLUMNS = [f"prob{i}" for i in range(10)]
+# Batches are regrouped into row groups of about this many rows: one row group per small batch
+# would grow the footer the writer keeps in memory with the row count (+100 MB at 1M rows in
+# batches of 100) and make the file's layout depend on the batch size.
+ROW_GROUP_ROWS = 65_536
 PREDICTION_SCHEMA = pa.schema(
     [("index", pa.int64()), ("target", pa.uint8()), ("predicted", pa.uint8())]
     + [(name, pa.float32()) for name in PROB_COLUMNS]
@@ -71,10 +75,24 @@ def predict_shard(
 def write_parquet(batches: Iterable[pa.RecordBatch], dest: str | Path) -> int:
     rows = 0
     with atomic_path(dest) as tmp, pq.ParquetWriter(tmp, PREDICTION_SCHEMA) as writer:
-        for batch in batches:
-            writer.write_batch(batch)
-            rows += batch.num_rows
+        for group in row_groups(batches):
+            writer.write_table(group, row_group_size=group.num_rows)
+            rows += group.num_rows
     return rows
+
+
+def row_groups(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
+    """The batches, concatenated into tables of at least ROW_GROUP_ROWS rows (but the last)."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in batches:
+        pending.append(batch)
+        count += batch.num_rows
+        if count >= ROW_GROUP_ROWS:
+            yield pa.Table.from_batches(pending, schema=PREDICTION_SCHEMA)
+            pending, count = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending, schema=PREDICTION_SCHEMA)
 
 
 def gather_predictions(shards: Sequence[str | Path], parquet: str | Path, csv: str | Path) -> int:
@@ -85,16 +103,25 @@ def gather_predictions(shards: Sequence[str | Path], parquet: str | Path, csv: s
         tmp_csv = stack.enter_context(atomic_path(csv))
         to_parquet = stack.enter_context(pq.ParquetWriter(tmp_parquet, PREDICTION_SCHEMA))
         to_csv = stack.enter_context(pacsv.CSVWriter(tmp_csv, PREDICTION_SCHEMA))
-        for shard in shards:
-            for batch in pq.ParquetFile(shard).iter_batches():
-                if batch.schema != PREDICTION_SCHEMA:
-                    raise ValueError(
-                        f"{shard}: expected prediction columns {PREDICTION_SCHEMA.names}, "
-                        f"found {batch.schema.names}; delete it and rerun"
-                    )
-                if batch.num_rows and batch.column(0)[0].as_py() != rows:
-                    raise ValueError(f"{shard}: expected its first index to be {rows}")
-                to_parquet.write_batch(batch)
-                to_csv.write_batch(batch)
-                rows += batch.num_rows
+        for group in row_groups(shard_batches(shards)):
+            to_parquet.write_table(group, row_group_size=group.num_rows)
+            to_csv.write_table(group)
+            rows += group.num_rows
     return rows
+
+
+def shard_batches(shards: Sequence[str | Path]) -> Iterator[pa.RecordBatch]:
+    """The batches of the shard files in order, checked to be predictions whose rows follow on."""
+    expected = 0
+    for shard in shards:
+        with pq.ParquetFile(shard) as file:
+            if not file.schema_arrow.equals(PREDICTION_SCHEMA, check_metadata=False):
+                raise ValueError(
+                    f"{shard}: expected prediction columns {PREDICTION_SCHEMA.names}, "
+                    f"found {file.schema_arrow.names}; delete it and rerun"
+                )
+            for batch in file.iter_batches():
+                if batch.num_rows and batch.column(0)[0].as_py() != expected:
+                    raise ValueError(f"{shard}: expected its first index to be {expected}")
+                expected += batch.num_rows
+                yield batch
