@@ -5,6 +5,8 @@ import hashlib
 import numpy as np
 import pytest
 
+from mnist_pipeline.network import SHAPES
+
 from idxgen import gz, idx_labels, random_split
 from mirror import LoopbackMirror
 from project import (
@@ -104,14 +106,7 @@ def test_a_label_out_of_range_fails_the_conversion_and_keeps_nothing(project, da
 def test_weights_of_the_wrong_shape_fail_predict_and_keep_nothing(project, data):
     weights = project / "weights.npz"
     rng = np.random.default_rng(0)
-    shapes = {
-        "W1": (784, 50),
-        "b1": (50,),
-        "W2": (50, 100),
-        "b2": (100,),
-        "W3": (100, 9),
-        "b3": (10,),
-    }
+    shapes = {**SHAPES, "W3": (100, 9)}
     np.savez(weights, **{k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()})
     files = archives(data)
     with LoopbackMirror(files) as mirror:
