@@ -65,6 +65,16 @@ def test_bad_config_stops_before_any_job(project, data, settings, expected):
     assert made_files(project) == []
 
 
+def test_weights_that_are_not_there_stop_before_any_job(project, data):
+    write_overlay(
+        project, ["http://127.0.0.1:9/"], pins(archives(data)), model={"weights": "w.pkl"}
+    )
+    result = snakemake(project, check=False)
+    assert result.returncode != 0
+    assert "config key 'model.weights': w.pkl is not a file" in result.stderr, result.stderr
+    assert made_files(project) == []
+
+
 def test_a_mirror_url_that_is_not_http_or_file_is_refused(project, data):
     write_overlay(project, ["ftp://example.org/mnist/"], pins(archives(data)))
     result = snakemake(project, check=False)

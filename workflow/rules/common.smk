@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from mnist_pipeline.config import load_schema, validate_config
 
 config.update(
@@ -5,6 +7,13 @@ config.update(
         config, load_schema(workflow.source_path("../schemas/config.schema.yaml"))
     )
 )
+
+if config["model"]["weights"] and not Path(config["model"]["weights"]).is_file():
+    raise ValueError(
+        f"config key 'model.weights': {config['model']['weights']} is not a file. Give the path "
+        "of the book's sample_weight.pkl or of an .npz with W1 b1 W2 b2 W3 b3, or null to train "
+        "a model here."
+    )
 
 SPLITS = ["train", "test"]
 ARCHIVE_KINDS = ["images", "labels"]

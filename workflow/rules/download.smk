@@ -9,8 +9,6 @@ rule download_archive:
         archive=r"[^/]+\.gz",
     conda:
         "../envs/pipeline.yaml"
-    resources:
-        downloads=1,
     params:
         entry=archive_entry,
         mirrors=lambda wildcards: config["datasets"][wildcards.dataset]["mirrors"],
