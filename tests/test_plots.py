@@ -17,12 +17,13 @@ from PIL import Image
 from mnist_pipeline import plots
 from mnist_pipeline.plots import PlotError
 
+from project import SHARED_MNIST
+
 FASHION = [
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 ]  # fmt: skip
 KMNIST = ["o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo"]
-MNIST_DIR = Path("/work/shared/mnist")
 
 
 @pytest.fixture(autouse=True)
@@ -313,10 +314,10 @@ def test_no_pyplot_and_no_display_needed(tmp_path):
 
 
 def test_real_mnist_samples(tmp_path):
-    archive = MNIST_DIR / "t10k-images-idx3-ubyte.gz"
-    labels = MNIST_DIR / "t10k-labels-idx1-ubyte.gz"
+    archive = SHARED_MNIST / "t10k-images-idx3-ubyte.gz"
+    labels = SHARED_MNIST / "t10k-labels-idx1-ubyte.gz"
     if not (archive.exists() and labels.exists()):
-        pytest.skip(f"real MNIST archives not found in {MNIST_DIR}")
+        pytest.skip(f"real MNIST archives not found in {SHARED_MNIST}")
     # IDX: 16-byte header for images, 8 for labels (see the facts README)
     x = np.frombuffer(gzip.decompress(archive.read_bytes()), np.uint8, offset=16).reshape(-1, 784)
     t = np.frombuffer(gzip.decompress(labels.read_bytes()), np.uint8, offset=8)

@@ -22,11 +22,11 @@ from mnist_pipeline.tables import (
 )
 
 from idxgen import gz, idx_images, idx_labels, random_split
+from project import SHARED_MNIST
 
 ROWS = 37
 GROUP = 8  # chunk_rows: row groups of 8, 8, 8, 8, 5
 META = {"dataset": "mnist", "split": "test", "images_sha256": "ab" * 32, "labels_sha256": "cd"}
-MNIST = Path("/work/shared/mnist")
 
 
 def write_pair(folder: Path, images: np.ndarray, labels: np.ndarray, **edits) -> tuple[Path, Path]:
@@ -253,9 +253,14 @@ def test_empty_archives_make_an_empty_table(tmp_path):
 
 
 def test_real_mnist_test_split(tmp_path):
-    images_gz, labels_gz = MNIST / "t10k-images-idx3-ubyte.gz", MNIST / "t10k-labels-idx1-ubyte.gz"
+    images_gz, labels_gz = (
+        SHARED_MNIST / "t10k-images-idx3-ubyte.gz",
+        SHARED_MNIST / "t10k-labels-idx1-ubyte.gz",
+    )
     if not (images_gz.exists() and labels_gz.exists()):
-        pytest.skip(f"the real MNIST archives are not in {MNIST} (only some machines have them)")
+        pytest.skip(
+            f"the real MNIST archives are not in {SHARED_MNIST} (only some machines have them)"
+        )
     dest = tmp_path / "test.parquet"
     assert convert_idx_to_parquet(images_gz, labels_gz, dest, metadata=META) == 10_000
     # Decoded independently: skip the 16- and 8-byte headers.

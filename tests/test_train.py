@@ -1,7 +1,6 @@
-"""Training: the backward pass against finite differences, determinism, errors, and real MNIST."""
+"""Training: the backward pass against finite differences, determinism and errors."""
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +15,6 @@ from mnist_pipeline.train import (
     loss_and_gradients,
     train,
 )
-
-MNIST = Path("/work/shared/mnist")
 
 
 def synthetic(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,7 @@
 
     .venv/bin/python tests/benchmarks/bench_convert.py [--repeats N] [--big-rows N] [--codecs]
 
-Converts the 60,000-row MNIST training split (/work/shared/mnist, or MNIST_DIR) and a generated
+Converts the 60,000-row MNIST training split (../shared/mnist, or MNIST_DIR) and a generated
 1,000,000-row archive (the real images tiled, or digit-like strokes when the folder is absent).
 Every conversion runs in a fresh child process; its peak RSS comes from os.wait4 for that child
 (RUSAGE_CHILDREN would report the largest child so far, not this one). The parent imports only
@@ -31,7 +31,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the parent stays light: numpy is imported in the children only
     import numpy as np
 
-MNIST_DIR = Path(os.environ.get("MNIST_DIR", "/work/shared/mnist"))
+MNIST_DIR = Path(
+    os.environ.get("MNIST_DIR", Path(__file__).resolve().parents[3] / "shared" / "mnist")
+)
 TRAIN = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz")
 TIME_BAR = 1.5
 RSS_BAR_MB = 600
