@@ -1,9 +1,12 @@
-"""Make small IDX archives (the MNIST file format) for tests."""
+"""Make small IDX archives (the MNIST file format), and pixel tables from them, for tests."""
 
 import gzip
 import struct
+from pathlib import Path
 
 import numpy as np
+
+from mnist_pipeline.tables import convert_idx_to_parquet
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
@@ -31,3 +34,14 @@ def random_split(count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     images = rng.integers(0, 256, size=(count, 28, 28), dtype=np.uint8)
     labels = rng.integers(0, 10, size=count, dtype=np.uint8)
     return images, labels
+
+
+def write_pixel_table(dest: Path, images: np.ndarray, labels: np.ndarray) -> Path:
+    """Write the images and labels as IDX archives beside `dest` and convert them into `dest`."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    images_gz = dest.with_name(f"{dest.stem}-images.gz")
+    labels_gz = dest.with_name(f"{dest.stem}-labels.gz")
+    images_gz.write_bytes(gz(idx_images(images)))
+    labels_gz.write_bytes(gz(idx_labels(labels)))
+    convert_idx_to_parquet(images_gz, labels_gz, dest, metadata={})
+    return dest

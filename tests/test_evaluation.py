@@ -11,9 +11,8 @@ import pytest
 
 from mnist_pipeline.evaluation import evaluate, take_rows, write_report
 from mnist_pipeline.inference import PREDICTION_SCHEMA
-from mnist_pipeline.tables import convert_idx_to_parquet
 
-from idxgen import gz, idx_images, idx_labels, random_split
+from idxgen import random_split, write_pixel_table
 
 ROWS = 500
 
@@ -22,9 +21,7 @@ ROWS = 500
 def data(tmp_path_factory):
     folder = tmp_path_factory.mktemp("eval")
     images, labels = random_split(ROWS, seed=11)
-    (folder / "i.gz").write_bytes(gz(idx_images(images)))
-    (folder / "l.gz").write_bytes(gz(idx_labels(labels)))
-    convert_idx_to_parquet(folder / "i.gz", folder / "l.gz", folder / "t.parquet", metadata={})
+    write_pixel_table(folder / "t.parquet", images, labels)
     predicted = labels.copy()
     predicted[[3, 70, 71, 499]] = (labels[[3, 70, 71, 499]] + 1) % 10
     probs = np.full((ROWS, 10), 0.01, dtype=np.float32)

@@ -16,22 +16,17 @@ from mnist_pipeline.inference import (
     shard_rows,
 )
 from mnist_pipeline.network import SHAPES
-from mnist_pipeline.tables import convert_idx_to_parquet
 
-from idxgen import gz, idx_images, idx_labels, random_split
+from idxgen import random_split, write_pixel_table
 
 ROWS = 1000
 
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("table")
-    images, labels = random_split(ROWS, seed=5)
-    (folder / "images.gz").write_bytes(gz(idx_images(images)))
-    (folder / "labels.gz").write_bytes(gz(idx_labels(labels)))
-    path = folder / "test.parquet"
-    convert_idx_to_parquet(folder / "images.gz", folder / "labels.gz", path, metadata={})
-    return path
+    return write_pixel_table(
+        tmp_path_factory.mktemp("table") / "test.parquet", *random_split(ROWS, seed=5)
+    )
 
 
 @pytest.fixture(scope="module")

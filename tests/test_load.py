@@ -4,24 +4,15 @@ import numpy as np
 import pytest
 
 from mnist_pipeline import load_mnist
-from mnist_pipeline.tables import convert_idx_to_parquet
 
-from idxgen import gz, idx_images, idx_labels, random_split
+from idxgen import random_split, write_pixel_table
 
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     root = tmp_path_factory.mktemp("parquet")
     for split, rows, seed in [("train", 120, 8), ("test", 30, 9)]:
-        images, labels = random_split(rows, seed=seed)
-        (root / f"{split}-images.gz").write_bytes(gz(idx_images(images)))
-        (root / f"{split}-labels.gz").write_bytes(gz(idx_labels(labels)))
-        convert_idx_to_parquet(
-            root / f"{split}-images.gz",
-            root / f"{split}-labels.gz",
-            root / "mnist" / f"{split}.parquet",
-            metadata={},
-        )
+        write_pixel_table(root / "mnist" / f"{split}.parquet", *random_split(rows, seed=seed))
     return root
 
 
