@@ -83,6 +83,12 @@ def with_change(path, value):
         ("splits", ["validation"], "config key 'splits.0': expected one of train, test"),
         ("model.weights", 3, "config key 'model.weights': expected string or null; found 3"),
         (
+            "model.train.learning_rate",
+            1.5,
+            "config key 'model.train.learning_rate': 1.5 is greater than or equal to the "
+            "maximum of 1",
+        ),
+        (
             "datasets.mnist.files.test_labels.sha256",
             "abc",
             "config key 'datasets.mnist.files.test_labels.sha256': 'abc' does not match",
