@@ -3,6 +3,7 @@
 `load_mnist` reads the tables the workflow writes, as "Deep Learning from Scratch" does.
 """
 
+from .errors import MnistPipelineError
 from .load import load_mnist
 
-__all__ = ["load_mnist"]
+__all__ = ["MnistPipelineError", "load_mnist"]

@@ -9,8 +9,10 @@ import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
+from .errors import MnistPipelineError
 
-class ConfigError(ValueError):
+
+class ConfigError(MnistPipelineError, ValueError):
     """The config does not match the schema; the message names every offending key."""
 
 

@@ -19,6 +19,7 @@ from itertools import groupby
 from pathlib import Path
 
 from .atomic import atomic_path
+from .errors import MnistPipelineError
 
 CHUNK = 1 << 20
 SCHEMES = ("https", "http", "file")
@@ -37,7 +38,7 @@ def _version() -> str:
 USER_AGENT = f"mnist-pipeline/{_version()} (+reproducible MNIST workflow)"
 
 
-class DownloadError(RuntimeError):
+class DownloadError(MnistPipelineError, RuntimeError):
     """No mirror delivered the archive with its pinned size and SHA-256, or the request was bad."""
 
 

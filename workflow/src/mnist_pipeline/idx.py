@@ -16,6 +16,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .errors import MnistPipelineError
+
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
 N_CLASSES = 10
@@ -33,7 +35,7 @@ _KINDS = {IMAGES_MAGIC: "IDX images file", LABELS_MAGIC: "IDX labels file"}
 _SKIP_BYTES = 1 << 20
 
 
-class IdxFormatError(ValueError):
+class IdxFormatError(MnistPipelineError, ValueError):
     """An IDX archive is not what the pipeline expects (not gzip, wrong magic, wrong length...)."""
 
 

@@ -5,8 +5,10 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .errors import MnistPipelineError
 
-class MetricsError(ValueError):
+
+class MetricsError(MnistPipelineError, ValueError):
     """Labels or a confusion matrix that cannot be scored as given."""
 
 

@@ -4,6 +4,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .errors import MnistPipelineError
+
 SHAPES: dict[str, tuple[int, ...]] = {
     "W1": (784, 50),
     "b1": (50,),
@@ -16,7 +18,7 @@ INPUTS = SHAPES["W1"][0]
 CLASSES = SHAPES["W3"][1]
 
 
-class NetworkError(ValueError):
+class NetworkError(MnistPipelineError, ValueError):
     """Input the network cannot take (wrong dtype or shape)."""
 
 

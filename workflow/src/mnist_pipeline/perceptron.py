@@ -5,6 +5,8 @@ from itertools import permutations
 import numpy as np
 import pandas as pd
 
+from .errors import MnistPipelineError
+
 # The book's weights (w1, w2) and bias b for each single-layer gate.
 GATES: dict[str, tuple[tuple[float, float], float]] = {
     "AND": ((0.5, 0.5), -0.7),
@@ -16,7 +18,7 @@ GATES: dict[str, tuple[tuple[float, float], float]] = {
 INPUTS = np.array([[0, 0], [1, 0], [0, 1], [1, 1]], dtype=np.int64)
 
 
-class PerceptronError(ValueError):
+class PerceptronError(MnistPipelineError, ValueError):
     """A gate was asked for by a name it does not have, or given inputs that do not fit."""
 
 

@@ -13,13 +13,14 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from mnist_pipeline.atomic import atomic_path
+from mnist_pipeline.errors import MnistPipelineError
 
 DPI = 100
 GAP = 10  # pixels between grid tiles (in image pixels), room for a caption line
 CAPTION = 8  # caption font size (points)
 
 
-class PlotError(ValueError):
+class PlotError(MnistPipelineError, ValueError):
     """Data that cannot be drawn as asked."""
 
 

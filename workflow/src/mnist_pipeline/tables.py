@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import atomic_path
+from .errors import MnistPipelineError
 from .idx import iter_image_chunks, read_image_header, read_labels
 
 N_PIXELS = 784
@@ -45,7 +46,7 @@ CHUNK_ROWS = 65536
 _ARROW_KEYS = (b"ARROW:", b"pandas")
 
 
-class TableError(ValueError):
+class TableError(MnistPipelineError, ValueError):
     """A pixel table or its inputs are not what the pipeline expects."""
 
 

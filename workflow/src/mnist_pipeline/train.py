@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnist_pipeline.errors import MnistPipelineError
 from mnist_pipeline.network import CLASSES, INPUTS, SHAPES, as_input, forward, sigmoid, softmax
 
 _LOG = logging.getLogger(__name__)
@@ -15,7 +16,7 @@ _LOG = logging.getLogger(__name__)
 _BETA1, _BETA2, _EPS = 0.9, 0.999, 1e-8
 
 
-class TrainError(ValueError):
+class TrainError(MnistPipelineError, ValueError):
     """Training data or settings that cannot be used."""
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from mnist_pipeline.atomic import atomic_path
+from mnist_pipeline.errors import MnistPipelineError
 from mnist_pipeline.network import SHAPES
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
@@ -42,7 +43,7 @@ _ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
 }
 
 
-class WeightsError(ValueError):
+class WeightsError(MnistPipelineError, ValueError):
     """A weights file that cannot be used: unreadable, unsafe, or not this network's weights."""
 
 
