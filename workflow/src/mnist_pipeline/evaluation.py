@@ -12,6 +12,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from .atomic import atomic_path
+from .dims import PIXELS
 from .inference import PROB_COLUMNS
 from .metrics import accuracy_summary, confusion_frame, confusion_matrix, per_class_table
 from .plots import plot_confusion_matrix, plot_misclassified, plot_samples
@@ -61,7 +62,7 @@ def evaluate(
 
 def take_rows(table: str | Path, rows: np.ndarray, batch_rows: int = 10_000) -> np.ndarray:
     """Pixels (len(rows), 784) of the given ascending rows, reading no further than needed."""
-    out = np.empty((len(rows), 784), dtype=np.uint8)
+    out = np.empty((len(rows), PIXELS), dtype=np.uint8)
     if len(rows) == 0:
         return out
     offset = 0

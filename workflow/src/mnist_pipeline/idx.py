@@ -16,11 +16,12 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .dims import CLASSES
 from .errors import MnistPipelineError
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
-N_CLASSES = 10
+N_CLASSES = CLASSES
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _IDX_TYPES = {

@@ -11,10 +11,11 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from .atomic import atomic_path
+from .dims import CLASSES
 from .network import forward
 from .tables import iter_batches, num_rows
 
-PROB_COLUMNS = [f"prob{i}" for i in range(10)]
+PROB_COLUMNS = [f"prob{i}" for i in range(CLASSES)]
 # Batches are regrouped into row groups of about this many rows: one row group per small batch
 # would grow the footer the writer keeps in memory with the row count (+100 MB at 1M rows in
 # batches of 100) and make the file's layout depend on the batch size.

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .dims import CLASSES, SIDE
 from .network import normalize as to_unit_range
 from .tables import read_arrays
 
@@ -40,7 +41,7 @@ def _prepare(x, t, normalize, flatten, one_hot_label):
     if normalize:
         x = to_unit_range(x)
     if not flatten:
-        x = x.reshape(-1, 1, 28, 28)
+        x = x.reshape(-1, 1, SIDE, SIDE)
     if one_hot_label:
-        t = np.eye(10, dtype=np.float32)[t]
+        t = np.eye(CLASSES, dtype=np.float32)[t]
     return x, t

@@ -4,18 +4,18 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from .dims import CLASSES, PIXELS, SIDE
 from .errors import MnistPipelineError
 
 SHAPES: dict[str, tuple[int, ...]] = {
-    "W1": (784, 50),
+    "W1": (PIXELS, 50),
     "b1": (50,),
     "W2": (50, 100),
     "b2": (100,),
-    "W3": (100, 10),
-    "b3": (10,),
+    "W3": (100, CLASSES),
+    "b3": (CLASSES,),
 }
-INPUTS = SHAPES["W1"][0]
-CLASSES = SHAPES["W3"][1]
+INPUTS = PIXELS
 
 
 class NetworkError(MnistPipelineError, ValueError):
@@ -63,7 +63,7 @@ def as_input(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x)
     if x.ndim != 2 or x.shape[1] != INPUTS:
         raise NetworkError(
-            f"the network takes a batch of shape (n, {INPUTS}) (flattened 28x28 images), "
+            f"the network takes a batch of shape (n, {INPUTS}) (flattened {SIDE}x{SIDE} images), "
             f"found shape {x.shape}; reshape images with x.reshape(len(x), -1)"
         )
     if x.dtype == np.uint8:

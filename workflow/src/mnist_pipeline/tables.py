@@ -12,10 +12,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import atomic_path
+from .dims import PIXELS, SIDE
 from .errors import MnistPipelineError
 from .idx import iter_image_chunks, read_image_header, read_labels
 
-N_PIXELS = 784
+N_PIXELS = PIXELS
 PIXEL_COLUMNS = [f"pixel{i}" for i in range(N_PIXELS)]
 TARGET = "target"
 COLUMNS = [*PIXEL_COLUMNS, TARGET]
@@ -68,7 +69,7 @@ def convert_idx_to_parquet(
     if rows * cols != N_PIXELS:
         raise TableError(
             f"{os.fspath(images_path)}: images are {rows}x{cols} = {rows * cols} pixels, "
-            f"expected {N_PIXELS} (28x28). This is not an MNIST-family archive."
+            f"expected {N_PIXELS} ({SIDE}x{SIDE}). This is not an MNIST-family archive."
         )
     labels = read_labels(labels_path)
     if len(labels) != count:
