@@ -1,9 +1,11 @@
 """Weights files: the book's pickle through the restricted unpickler, .npz, and every refusal."""
 
+import io
 import os
 import pickle
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
@@ -244,8 +246,12 @@ def test_npz_missing_key(tmp_path):
 
 
 def test_npz_with_object_array_is_refused(tmp_path):
-    np.savez(tmp_path / "w.npz", **{**book_weights(), "W1": np.array([None, 1], dtype=object)})
-    with pytest.raises(WeightsError, match=r"cannot read .*w\.npz as an \.npz archive"):
+    objects = np.full((784, 50), None, dtype=object)
+    np.savez(tmp_path / "w.npz", **{**book_weights(), "W1": objects})
+    with pytest.raises(
+        WeightsError,
+        match=r"w\.npz: key 'W1' must be a floating-point .* \(784, 50\), found object",
+    ):
         load_weights(tmp_path / "w.npz")
 
 
@@ -254,10 +260,134 @@ def test_npz_that_is_not_a_zip(tmp_path):
         load_weights(write(tmp_path / "w.npz", b"<html>oops</html>" * 10))
 
 
-def test_npy_named_npz_is_not_a_dict(tmp_path):
+# --- .npz headers, checked before any array is read ---------------------------------------------
+
+HUGE = {"descr": "<f4", "fortran_order": False, "shape": (2**40,)}
+
+
+def npy_member(header: dict, payload: bytes = b"\0" * 16, version=(1, 0)) -> bytes:
+    """An .npy stream whose header says whatever `header` says, followed by `payload`."""
+    f = io.BytesIO()
+    writer = {(1, 0): np.lib.format.write_array_header_1_0}.get(version)
+    if writer:
+        writer(f, header)
+    else:  # numpy writes 3.0 only for non-latin-1 field names; same layout as 2.0 here
+        np.lib.format.write_array_header_2_0(f, header)
+        f.getbuffer()[6:8] = bytes(version)
+    return f.getvalue() + payload
+
+
+def crafted_npz(path, members: dict[str, bytes]) -> None:
+    """An .npz holding the book's arrays, with the given members added or replaced."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, array in book_weights().items():
+            if f"{key}.npy" not in members:
+                f = io.BytesIO()
+                np.lib.format.write_array(f, array)
+                archive.writestr(f"{key}.npy", f.getvalue())
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """The arrays numpy reads from .npy data, as a list that the test can check is empty."""
+    calls = []
+    real = np.lib.format.read_array
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "read_array", spy)
+    return calls
+
+
+BAD_NPZ = {
+    "huge shape": (
+        {"b3.npy": npy_member(HUGE)},
+        r"w\.npz: key 'b3' has shape \(1099511627776,\), expected \(10,\)",
+    ),
+    "huge 2-d shape": (
+        {"W1.npy": npy_member({**HUGE, "shape": (2**20, 2**20)})},
+        r"w\.npz: key 'W1' has shape \(1048576, 1048576\), expected \(784, 50\)",
+    ),
+    "integer dtype": (
+        {"W2.npy": npy_member({**HUGE, "descr": "<i8", "shape": (50, 100)})},
+        r"w\.npz: key 'W2' must be a floating-point numpy array of shape \(50, 100\), found int64",
+    ),
+    "structured dtype": (
+        {"b1.npy": npy_member({**HUGE, "descr": [("a", "<f4")], "shape": (50,)})},
+        r"key 'b1' must be a floating-point numpy array .*found \[\('a', '<f4'\)\]",
+    ),
+    "extra huge member": (
+        {"W4.npy": npy_member(HUGE)},
+        r"w\.npz: unexpected key\(s\) 'W4'; expected exactly",
+    ),
+    "member without .npy": (
+        {"extra.bin": b"hello"},
+        r"w\.npz: unexpected key\(s\) 'extra\.bin'",
+    ),
+    "raw bytes member": (
+        {"W3.npy": b"not an npy stream at all"},
+        r"cannot read .*w\.npz as an \.npz archive .*ValueError: the magic string is not correct",
+    ),
+    "npy version 3.0": (
+        {"W3.npy": npy_member({**HUGE, "shape": (100, 10)}, version=(3, 0))},
+        r"w\.npz: member 'W3\.npy' is \.npy format version 3\.0; expected 1\.0 or 2\.0",
+    ),
+    "header too long": (
+        {"b2.npy": npy_member({**HUGE, "shape": (1,) * 5000})},
+        r"cannot read .*w\.npz as an \.npz archive .*ValueError: Header info length",
+    ),
+    "duplicate member": (
+        {"W1": npy_member({**HUGE, "shape": (784, 50)})},
+        r"w\.npz: holds 'W1' twice \(members 'W1\.npy' and 'W1'\); save each array once",
+    ),
+}
+
+
+def test_npy_named_npz_is_refused_unread(tmp_path):
     with (tmp_path / "w.npz").open("wb") as f:
-        np.save(f, np.zeros((784, 50), np.float32))
-    with pytest.raises(WeightsError, match=r"w\.npz: expected a dict .*found ndarray"):
+        np.lib.format.write_array_header_1_0(f, {**HUGE, "descr": "<f4"})
+    with pytest.raises(
+        WeightsError, match=r"w\.npz: a single \.npy array, not an \.npz archive; save the six"
+    ):
+        load_weights(tmp_path / "w.npz")
+
+
+@pytest.mark.parametrize("case", sorted(BAD_NPZ))
+def test_npz_headers_are_refused_before_any_array_is_read(tmp_path, reads, case):
+    members, message = BAD_NPZ[case]
+    crafted_npz(tmp_path / "w.npz", members)
+    with pytest.raises(WeightsError, match=message):
+        load_weights(tmp_path / "w.npz")
+    assert reads == []
+
+
+def test_npz_header_with_the_right_shape_but_too_little_data(tmp_path, reads):
+    crafted_npz(tmp_path / "w.npz", {"b3.npy": npy_member({**HUGE, "shape": (10,)}, b"\0" * 8)})
+    with pytest.raises(
+        WeightsError, match=r"cannot read .*w\.npz as an \.npz .*EOF: reading array data, expected"
+    ):
+        load_weights(tmp_path / "w.npz")
+    assert reads  # every header was right: the arrays were read, and one came up short
+
+
+def test_npz_crafted_with_good_headers_loads(tmp_path, reads):
+    crafted_npz(tmp_path / "w.npz", {})
+    assert_same(load_weights(tmp_path / "w.npz"), book_weights())
+    assert len(reads) == len(SHAPES)
+
+
+def test_compressed_npz_loads_and_corrupt_compressed_data_is_refused(tmp_path):
+    np.savez_compressed(tmp_path / "w.npz", **book_weights())
+    assert_same(load_weights(tmp_path / "w.npz"), book_weights())
+    data = bytearray((tmp_path / "w.npz").read_bytes())
+    middle = len(data) // 3
+    data[middle : middle + 64] = bytes(64)
+    (tmp_path / "w.npz").write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match=r"cannot read .*w\.npz as an \.npz archive"):
         load_weights(tmp_path / "w.npz")
 
 
