@@ -1,5 +1,6 @@
 """Weights files: the book's pickle through the restricted unpickler, .npz, and every refusal."""
 
+import codecs
 import io
 import os
 import pickle
@@ -13,6 +14,10 @@ import pytest
 from mnist_pipeline.network import SHAPES
 from mnist_pipeline.weights import WeightsError, load_weights, save_weights, validate_weights
 
+from project import REPO
+
+SHARED_BOOK = REPO.parent / "shared" / "book"
+
 NUMPY2_GLOBAL = b"cnumpy._core.multiarray\n_reconstruct\n"
 NUMPY1_GLOBAL = b"cnumpy.core.multiarray\n_reconstruct\n"
 
@@ -23,8 +28,8 @@ def book_weights(seed: int = 0, dtype=np.float32) -> dict[str, np.ndarray]:
 
 
 def numpy1_flavour(data: bytes) -> bytes:
-    """Protocol-3 bytes as numpy 1.x writes them: GLOBAL is newline-terminated text, so renaming
-    the module changes no offset that matters (protocol 3 has no frames)."""
+    """Protocol 0-3 bytes as numpy 1.x writes them: GLOBAL is newline-terminated text, so renaming
+    the module changes no offset that matters (protocols before 4 have no frames)."""
     assert data.count(NUMPY2_GLOBAL) == 1
     return data.replace(NUMPY2_GLOBAL, NUMPY1_GLOBAL)
 
@@ -44,25 +49,37 @@ def assert_same(loaded: dict, expected: dict) -> None:
 # --- the book's pickle --------------------------------------------------------------------------
 
 
-def test_book_pickle_numpy2_flavour_loads(tmp_path):
+PROTOCOLS = range(pickle.HIGHEST_PROTOCOL + 1)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_book_pickle_loads_in_every_protocol(tmp_path, protocol):
     weights = book_weights()
-    data = pickle.dumps(weights, protocol=3)
-    assert NUMPY2_GLOBAL in data
+    data = pickle.dumps(weights, protocol=protocol)
+    # protocols 0-2 have no bytes: they rebuild each array's data with _codecs.encode(text, latin1)
+    assert (b"_codecs" in data) == (protocol <= 2)
     assert_same(load_weights(write(tmp_path / "w.pkl", data)), weights)
 
 
-def test_book_pickle_numpy1_flavour_loads(tmp_path):
+@pytest.mark.parametrize("protocol", [0, 1, 2, 3])
+def test_book_pickle_numpy1_flavour_loads(tmp_path, protocol):
     weights = book_weights()
-    data = numpy1_flavour(pickle.dumps(weights, protocol=3))
+    data = numpy1_flavour(pickle.dumps(weights, protocol=protocol))
     assert b"numpy._core" not in data
     assert_same(load_weights(write(tmp_path / "sample_weight.pkl", data)), weights)
 
 
-@pytest.mark.parametrize("protocol", [4, 5])
-def test_newer_pickle_protocols_load(tmp_path, protocol):
-    weights = book_weights()
-    path = write(tmp_path / "w.pickle", pickle.dumps(weights, protocol=protocol))
-    assert_same(load_weights(path), weights)
+def test_the_books_own_file_loads_and_loads_again_in_every_protocol(tmp_path):
+    path = SHARED_BOOK / "sample_weight.pkl"
+    if not path.exists():
+        pytest.skip(f"the book's sample_weight.pkl is not on this machine ({path})")
+    loaded = load_weights(path)
+    with path.open("rb") as f:
+        trusted = pickle.load(f)  # the shared copy of the book's file: trusted, as a reference
+    assert_same(loaded, trusted)
+    for protocol in PROTOCOLS:
+        again = write(tmp_path / f"p{protocol}.pkl", pickle.dumps(trusted, protocol=protocol))
+        assert_same(load_weights(again), trusted)
 
 
 def test_float64_weights_come_back_as_float32(tmp_path):
@@ -95,7 +112,7 @@ class _Open:
 PAYLOADS = {"os.system": (_System, r"posix\.system|nt\.system"), "open": (_Open, r"io\.open")}
 
 
-@pytest.mark.parametrize("protocol", [3, 4])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("kind", sorted(PAYLOADS))
 def test_malicious_pickle_is_refused_and_never_runs(tmp_path, kind, protocol):
     payload, global_name = PAYLOADS[kind]
@@ -115,6 +132,60 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, kind, protocol):
         check=True,
     )
     assert control.exists()
+
+
+class _Encode:
+    """A pickled call of _codecs.encode with the given arguments."""
+
+    def __init__(self, *args):
+        self.args = args
+
+    def __reduce__(self):
+        return codecs.encode, self.args
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (("abc", "rot_13"), r"\('abc', 'rot_13'\)"),
+        (("abc", "utf-16"), r"\('abc', 'utf-16'\)"),
+        (("abc", "latin-1"), r"\('abc', 'latin-1'\)"),
+        ((b"abc", "hex_codec"), r"\(b'abc', 'hex_codec'\)"),
+        (("abc", "latin1", "strict"), r"\('abc', 'latin1', 'strict'\)"),
+        ((123, "latin1"), r"\(123, 'latin1'\)"),
+        (("abc",), r"\('abc'\)"),
+    ],
+)
+def test_codecs_encode_is_refused_unless_called_as_numpy_does(tmp_path, protocol, args, shown):
+    data = pickle.dumps({**book_weights(), "b1": _Encode(*args)}, protocol=protocol)
+    assert b"_codecs" in data
+    with pytest.raises(
+        WeightsError,
+        match=rf"refusing to load .*w\.pkl: it calls _codecs\.encode{shown}; only numpy arrays",
+    ):
+        load_weights(write(tmp_path / "w.pkl", data))
+
+
+def test_codecs_encode_gives_bytes_which_are_not_an_array(tmp_path):
+    data = pickle.dumps({**book_weights(), "b1": b"\x00" * 200}, protocol=2)
+    with pytest.raises(WeightsError, match=r"key 'b1' must be a floating-point .*, found bytes"):
+        load_weights(write(tmp_path / "w.pkl", data))
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (pickle.dumps({"W1": codecs.decode}, protocol=2), r"_codecs\.decode"),
+        (pickle.dumps({"W1": codecs.lookup}, protocol=0), r"_codecs\.lookup"),
+        (pickle.dumps({"W1": bytes}, protocol=2), r"builtins\.bytes|__builtin__\.bytes"),
+        # STACK_GLOBAL takes a dotted name: an allowed function's attributes are not allowed
+        (b"\x80\x04\x8c\x07_codecs\x8c\x0fencode.__self__\x93.", r"_codecs\.encode\.__self__"),
+    ],
+)
+def test_other_codec_and_builtin_globals_are_refused(tmp_path, data, name):
+    with pytest.raises(WeightsError, match=rf"refusing to load .*w\.pkl: it references {name};"):
+        load_weights(write(tmp_path / "w.pkl", data))
 
 
 def test_other_numpy_globals_are_refused(tmp_path):

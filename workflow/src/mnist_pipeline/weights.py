@@ -8,11 +8,13 @@ returned as float32; NaN or infinite values are refused. In an .npz, each member
 refused with a message instead of being allocated.
 
 Pickles are never loaded with `pickle.load`: a pickle can name any Python callable and have it
-called while loading. `_WeightsUnpickler` admits only the numpy globals a dict of arrays needs.
+called while loading. `_WeightsUnpickler` admits only the globals that numpy's pickles of a dict of
+arrays need (in every pickle protocol), and nothing else.
 """
 
 import os
 import pickle
+import reprlib
 import zipfile
 import zlib
 from collections.abc import Collection, Mapping
@@ -30,12 +32,27 @@ NPZ_SUFFIX = ".npz"
 _EXPECTED = ", ".join(f"{key} {shape}" for key, shape in SHAPES.items())
 
 # The functions numpy's own pickles of arrays call, taken from numpy itself so that this works on
-# numpy 1.x and 2.x alike: `_reconstruct` (protocols 2-4; the book's file is protocol 3) and
+# numpy 1.x and 2.x alike: `_reconstruct` (protocols 0-4; the book's file is protocol 3) and
 # `_frombuffer` (protocol 5, pickle.HIGHEST_PROTOCOL). numpy 1.x files name them under `numpy.core`,
 # numpy 2 under `numpy._core`; both spellings map to the same object. `dtype` is all a dtype needs;
 # numpy scalars (`multiarray.scalar`) are not needed for a dict of arrays and stay refused.
+# Protocols 0-2 have no bytes type: they write an array's data as `_codecs.encode(text, "latin1")`,
+# which `_latin1_bytes` stands in for (it does that and nothing else).
 _RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]
 _FROMBUFFER = np.ndarray.__reduce_ex__(np.zeros(1), 5)[0]
+
+
+class _RefusedCall(Exception):
+    """A call the pickle asks for that its allowed global refuses (says what the call was)."""
+
+
+def _latin1_bytes(*args: object) -> bytes:
+    """`_codecs.encode` as protocols 0-2 call it, `(text, "latin1")`; any other call is refused."""
+    if len(args) != 2 or not isinstance(args[0], str) or args[1] != "latin1":
+        raise _RefusedCall(f"calls _codecs.encode({', '.join(map(reprlib.repr, args))})")
+    return args[0].encode("latin1")
+
+
 _ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
@@ -43,6 +60,7 @@ _ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy.core.numeric", "_frombuffer"): _FROMBUFFER,
     ("numpy._core.numeric", "_frombuffer"): _FROMBUFFER,
+    ("_codecs", "encode"): _latin1_bytes,
 }
 
 
@@ -61,11 +79,15 @@ class _WeightsUnpickler(pickle.Unpickler):
         try:
             return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:
-            raise WeightsError(
-                f"refusing to load {self.source}: it references {module}.{name}; only numpy arrays "
-                "in a dict are allowed (loading a pickle can run any code it names). If you trust "
-                f"the file, re-save its arrays as an {NPZ_SUFFIX} file with keys {_EXPECTED}"
-            ) from None
+            raise WeightsError(_refusal(self.source, f"references {module}.{name}")) from None
+
+
+def _refusal(source: str, what: str) -> str:
+    return (
+        f"refusing to load {source}: it {what}; only numpy arrays in a dict are allowed (loading a "
+        "pickle can run any code it names). If you trust the file, re-save its arrays as an "
+        f"{NPZ_SUFFIX} file with keys {_EXPECTED}"
+    )
 
 
 def _read_pickle(path: Path) -> object:
@@ -74,6 +96,8 @@ def _read_pickle(path: Path) -> object:
             return _WeightsUnpickler(f, str(path)).load()
         except WeightsError:
             raise
+        except _RefusedCall as refused:
+            raise WeightsError(_refusal(str(path), str(refused))) from None
         # Untrusted bytes can fail in the unpickler in many ways (UnpicklingError, EOFError,
         # TypeError, UnicodeDecodeError, ...): all of them mean the same thing to the user.
         except Exception as error:
