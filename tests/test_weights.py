@@ -1,15 +1,22 @@
 """Weights files: the book's pickle through the restricted unpickler, .npz, and every refusal."""
 
+import codecs
+import io
 import os
 import pickle
 import subprocess
 import sys
+import zipfile
 
 import numpy as np
 import pytest
 
 from mnist_pipeline.network import SHAPES
 from mnist_pipeline.weights import WeightsError, load_weights, save_weights, validate_weights
+
+from project import REPO
+
+SHARED_BOOK = REPO.parent / "shared" / "book"
 
 NUMPY2_GLOBAL = b"cnumpy._core.multiarray\n_reconstruct\n"
 NUMPY1_GLOBAL = b"cnumpy.core.multiarray\n_reconstruct\n"
@@ -21,8 +28,8 @@ def book_weights(seed: int = 0, dtype=np.float32) -> dict[str, np.ndarray]:
 
 
 def numpy1_flavour(data: bytes) -> bytes:
-    """Protocol-3 bytes as numpy 1.x writes them: GLOBAL is newline-terminated text, so renaming
-    the module changes no offset that matters (protocol 3 has no frames)."""
+    """Protocol 0-3 bytes as numpy 1.x writes them: GLOBAL is newline-terminated text, so renaming
+    the module changes no offset that matters (protocols before 4 have no frames)."""
     assert data.count(NUMPY2_GLOBAL) == 1
     return data.replace(NUMPY2_GLOBAL, NUMPY1_GLOBAL)
 
@@ -42,25 +49,37 @@ def assert_same(loaded: dict, expected: dict) -> None:
 # --- the book's pickle --------------------------------------------------------------------------
 
 
-def test_book_pickle_numpy2_flavour_loads(tmp_path):
+PROTOCOLS = range(pickle.HIGHEST_PROTOCOL + 1)
+
+
+@pytest.mark.parametrize("protocol", PROTOCOLS)
+def test_book_pickle_loads_in_every_protocol(tmp_path, protocol):
     weights = book_weights()
-    data = pickle.dumps(weights, protocol=3)
-    assert NUMPY2_GLOBAL in data
+    data = pickle.dumps(weights, protocol=protocol)
+    # protocols 0-2 have no bytes: they rebuild each array's data with _codecs.encode(text, latin1)
+    assert (b"_codecs" in data) == (protocol <= 2)
     assert_same(load_weights(write(tmp_path / "w.pkl", data)), weights)
 
 
-def test_book_pickle_numpy1_flavour_loads(tmp_path):
+@pytest.mark.parametrize("protocol", [0, 1, 2, 3])
+def test_book_pickle_numpy1_flavour_loads(tmp_path, protocol):
     weights = book_weights()
-    data = numpy1_flavour(pickle.dumps(weights, protocol=3))
+    data = numpy1_flavour(pickle.dumps(weights, protocol=protocol))
     assert b"numpy._core" not in data
     assert_same(load_weights(write(tmp_path / "sample_weight.pkl", data)), weights)
 
 
-@pytest.mark.parametrize("protocol", [4, 5])
-def test_newer_pickle_protocols_load(tmp_path, protocol):
-    weights = book_weights()
-    path = write(tmp_path / "w.pickle", pickle.dumps(weights, protocol=protocol))
-    assert_same(load_weights(path), weights)
+def test_the_books_own_file_loads_and_loads_again_in_every_protocol(tmp_path):
+    path = SHARED_BOOK / "sample_weight.pkl"
+    if not path.exists():
+        pytest.skip(f"the book's sample_weight.pkl is not on this machine ({path})")
+    loaded = load_weights(path)
+    with path.open("rb") as f:
+        trusted = pickle.load(f)  # the shared copy of the book's file: trusted, as a reference
+    assert_same(loaded, trusted)
+    for protocol in PROTOCOLS:
+        again = write(tmp_path / f"p{protocol}.pkl", pickle.dumps(trusted, protocol=protocol))
+        assert_same(load_weights(again), trusted)
 
 
 def test_float64_weights_come_back_as_float32(tmp_path):
@@ -93,7 +112,7 @@ class _Open:
 PAYLOADS = {"os.system": (_System, r"posix\.system|nt\.system"), "open": (_Open, r"io\.open")}
 
 
-@pytest.mark.parametrize("protocol", [3, 4])
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("kind", sorted(PAYLOADS))
 def test_malicious_pickle_is_refused_and_never_runs(tmp_path, kind, protocol):
     payload, global_name = PAYLOADS[kind]
@@ -113,6 +132,60 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path, kind, protocol):
         check=True,
     )
     assert control.exists()
+
+
+class _Encode:
+    """A pickled call of _codecs.encode with the given arguments."""
+
+    def __init__(self, *args):
+        self.args = args
+
+    def __reduce__(self):
+        return codecs.encode, self.args
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (("abc", "rot_13"), r"\('abc', 'rot_13'\)"),
+        (("abc", "utf-16"), r"\('abc', 'utf-16'\)"),
+        (("abc", "latin-1"), r"\('abc', 'latin-1'\)"),
+        ((b"abc", "hex_codec"), r"\(b'abc', 'hex_codec'\)"),
+        (("abc", "latin1", "strict"), r"\('abc', 'latin1', 'strict'\)"),
+        ((123, "latin1"), r"\(123, 'latin1'\)"),
+        (("abc",), r"\('abc'\)"),
+    ],
+)
+def test_codecs_encode_is_refused_unless_called_as_numpy_does(tmp_path, protocol, args, shown):
+    data = pickle.dumps({**book_weights(), "b1": _Encode(*args)}, protocol=protocol)
+    assert b"_codecs" in data
+    with pytest.raises(
+        WeightsError,
+        match=rf"refusing to load .*w\.pkl: it calls _codecs\.encode{shown}; only numpy arrays",
+    ):
+        load_weights(write(tmp_path / "w.pkl", data))
+
+
+def test_codecs_encode_gives_bytes_which_are_not_an_array(tmp_path):
+    data = pickle.dumps({**book_weights(), "b1": b"\x00" * 200}, protocol=2)
+    with pytest.raises(WeightsError, match=r"key 'b1' must be a floating-point .*, found bytes"):
+        load_weights(write(tmp_path / "w.pkl", data))
+
+
+@pytest.mark.parametrize(
+    ("data", "name"),
+    [
+        (pickle.dumps({"W1": codecs.decode}, protocol=2), r"_codecs\.decode"),
+        (pickle.dumps({"W1": codecs.lookup}, protocol=0), r"_codecs\.lookup"),
+        (pickle.dumps({"W1": bytes}, protocol=2), r"builtins\.bytes|__builtin__\.bytes"),
+        # STACK_GLOBAL takes a dotted name: an allowed function's attributes are not allowed
+        (b"\x80\x04\x8c\x07_codecs\x8c\x0fencode.__self__\x93.", r"_codecs\.encode\.__self__"),
+    ],
+)
+def test_other_codec_and_builtin_globals_are_refused(tmp_path, data, name):
+    with pytest.raises(WeightsError, match=rf"refusing to load .*w\.pkl: it references {name};"):
+        load_weights(write(tmp_path / "w.pkl", data))
 
 
 def test_other_numpy_globals_are_refused(tmp_path):
@@ -244,8 +317,12 @@ def test_npz_missing_key(tmp_path):
 
 
 def test_npz_with_object_array_is_refused(tmp_path):
-    np.savez(tmp_path / "w.npz", **{**book_weights(), "W1": np.array([None, 1], dtype=object)})
-    with pytest.raises(WeightsError, match=r"cannot read .*w\.npz as an \.npz archive"):
+    objects = np.full((784, 50), None, dtype=object)
+    np.savez(tmp_path / "w.npz", **{**book_weights(), "W1": objects})
+    with pytest.raises(
+        WeightsError,
+        match=r"w\.npz: key 'W1' must be a floating-point .* \(784, 50\), found object",
+    ):
         load_weights(tmp_path / "w.npz")
 
 
@@ -254,10 +331,134 @@ def test_npz_that_is_not_a_zip(tmp_path):
         load_weights(write(tmp_path / "w.npz", b"<html>oops</html>" * 10))
 
 
-def test_npy_named_npz_is_not_a_dict(tmp_path):
+# --- .npz headers, checked before any array is read ---------------------------------------------
+
+HUGE = {"descr": "<f4", "fortran_order": False, "shape": (2**40,)}
+
+
+def npy_member(header: dict, payload: bytes = b"\0" * 16, version=(1, 0)) -> bytes:
+    """An .npy stream whose header says whatever `header` says, followed by `payload`."""
+    f = io.BytesIO()
+    writer = {(1, 0): np.lib.format.write_array_header_1_0}.get(version)
+    if writer:
+        writer(f, header)
+    else:  # numpy writes 3.0 only for non-latin-1 field names; same layout as 2.0 here
+        np.lib.format.write_array_header_2_0(f, header)
+        f.getbuffer()[6:8] = bytes(version)
+    return f.getvalue() + payload
+
+
+def crafted_npz(path, members: dict[str, bytes]) -> None:
+    """An .npz holding the book's arrays, with the given members added or replaced."""
+    with zipfile.ZipFile(path, "w") as archive:
+        for key, array in book_weights().items():
+            if f"{key}.npy" not in members:
+                f = io.BytesIO()
+                np.lib.format.write_array(f, array)
+                archive.writestr(f"{key}.npy", f.getvalue())
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+@pytest.fixture
+def reads(monkeypatch):
+    """The arrays numpy reads from .npy data, as a list that the test can check is empty."""
+    calls = []
+    real = np.lib.format.read_array
+
+    def spy(*args, **kwargs):
+        calls.append(args)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(np.lib.format, "read_array", spy)
+    return calls
+
+
+BAD_NPZ = {
+    "huge shape": (
+        {"b3.npy": npy_member(HUGE)},
+        r"w\.npz: key 'b3' has shape \(1099511627776,\), expected \(10,\)",
+    ),
+    "huge 2-d shape": (
+        {"W1.npy": npy_member({**HUGE, "shape": (2**20, 2**20)})},
+        r"w\.npz: key 'W1' has shape \(1048576, 1048576\), expected \(784, 50\)",
+    ),
+    "integer dtype": (
+        {"W2.npy": npy_member({**HUGE, "descr": "<i8", "shape": (50, 100)})},
+        r"w\.npz: key 'W2' must be a floating-point numpy array of shape \(50, 100\), found int64",
+    ),
+    "structured dtype": (
+        {"b1.npy": npy_member({**HUGE, "descr": [("a", "<f4")], "shape": (50,)})},
+        r"key 'b1' must be a floating-point numpy array .*found \[\('a', '<f4'\)\]",
+    ),
+    "extra huge member": (
+        {"W4.npy": npy_member(HUGE)},
+        r"w\.npz: unexpected key\(s\) 'W4'; expected exactly",
+    ),
+    "member without .npy": (
+        {"extra.bin": b"hello"},
+        r"w\.npz: unexpected key\(s\) 'extra\.bin'",
+    ),
+    "raw bytes member": (
+        {"W3.npy": b"not an npy stream at all"},
+        r"cannot read .*w\.npz as an \.npz archive .*ValueError: the magic string is not correct",
+    ),
+    "npy version 3.0": (
+        {"W3.npy": npy_member({**HUGE, "shape": (100, 10)}, version=(3, 0))},
+        r"w\.npz: member 'W3\.npy' is \.npy format version 3\.0; expected 1\.0 or 2\.0",
+    ),
+    "header too long": (
+        {"b2.npy": npy_member({**HUGE, "shape": (1,) * 5000})},
+        r"cannot read .*w\.npz as an \.npz archive .*ValueError: Header info length",
+    ),
+    "duplicate member": (
+        {"W1": npy_member({**HUGE, "shape": (784, 50)})},
+        r"w\.npz: holds 'W1' twice \(members 'W1\.npy' and 'W1'\); save each array once",
+    ),
+}
+
+
+def test_npy_named_npz_is_refused_unread(tmp_path):
     with (tmp_path / "w.npz").open("wb") as f:
-        np.save(f, np.zeros((784, 50), np.float32))
-    with pytest.raises(WeightsError, match=r"w\.npz: expected a dict .*found ndarray"):
+        np.lib.format.write_array_header_1_0(f, {**HUGE, "descr": "<f4"})
+    with pytest.raises(
+        WeightsError, match=r"w\.npz: a single \.npy array, not an \.npz archive; save the six"
+    ):
+        load_weights(tmp_path / "w.npz")
+
+
+@pytest.mark.parametrize("case", sorted(BAD_NPZ))
+def test_npz_headers_are_refused_before_any_array_is_read(tmp_path, reads, case):
+    members, message = BAD_NPZ[case]
+    crafted_npz(tmp_path / "w.npz", members)
+    with pytest.raises(WeightsError, match=message):
+        load_weights(tmp_path / "w.npz")
+    assert reads == []
+
+
+def test_npz_header_with_the_right_shape_but_too_little_data(tmp_path, reads):
+    crafted_npz(tmp_path / "w.npz", {"b3.npy": npy_member({**HUGE, "shape": (10,)}, b"\0" * 8)})
+    with pytest.raises(
+        WeightsError, match=r"cannot read .*w\.npz as an \.npz .*EOF: reading array data, expected"
+    ):
+        load_weights(tmp_path / "w.npz")
+    assert reads  # every header was right: the arrays were read, and one came up short
+
+
+def test_npz_crafted_with_good_headers_loads(tmp_path, reads):
+    crafted_npz(tmp_path / "w.npz", {})
+    assert_same(load_weights(tmp_path / "w.npz"), book_weights())
+    assert len(reads) == len(SHAPES)
+
+
+def test_compressed_npz_loads_and_corrupt_compressed_data_is_refused(tmp_path):
+    np.savez_compressed(tmp_path / "w.npz", **book_weights())
+    assert_same(load_weights(tmp_path / "w.npz"), book_weights())
+    data = bytearray((tmp_path / "w.npz").read_bytes())
+    middle = len(data) // 3
+    data[middle : middle + 64] = bytes(64)
+    (tmp_path / "w.npz").write_bytes(bytes(data))
+    with pytest.raises(WeightsError, match=r"cannot read .*w\.npz as an \.npz archive"):
         load_weights(tmp_path / "w.npz")
 
 

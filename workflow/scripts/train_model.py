@@ -1,9 +1,6 @@
-import pandas as pd
-
-from mnist_pipeline.atomic import atomic_path
 from mnist_pipeline.rulelog import rule_log
 from mnist_pipeline.tables import read_arrays
-from mnist_pipeline.train import TrainSettings, train
+from mnist_pipeline.train import TrainSettings, train, write_history
 from mnist_pipeline.weights import save_weights
 
 with rule_log(snakemake.log[0]) as log:
@@ -15,6 +12,5 @@ with rule_log(snakemake.log[0]) as log:
         log=log.info,
     )
     save_weights(snakemake.output.weights, weights)
-    with atomic_path(snakemake.output.history) as tmp:
-        pd.DataFrame(history).to_csv(tmp, index=False)
+    write_history(snakemake.output.history, history)
     log.info("%s: test accuracy %.4f", snakemake.output.weights, history[-1]["test_accuracy"])

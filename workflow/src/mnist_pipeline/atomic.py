@@ -1,23 +1,31 @@
 """Write a file under a temporary name in its folder; give it its final name once complete."""
 
+import logging
 import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+_LOG = logging.getLogger(__name__)
+_SUFFIX = ".part"
+
 
 @contextmanager
 def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path beside `final`; rename it to `final` if the block succeeds.
 
-    On any exception the temporary file is removed, so a later run never mistakes a half-written
-    file for good output. The file gets the permissions a plain `open` would give it (mkstemp
-    makes it private to its owner).
+    The temporary is `.NAME.XXXXXXXX.part`. On any exception it is removed, so a later run never
+    mistakes a half-written file for good output. A process killed outright (SIGKILL, power loss)
+    cannot remove it: the next writer of NAME removes such leftovers before it starts, since only
+    one writer at a time makes a given output (Snakemake runs one job per output and locks the
+    working folder). The file gets the permissions a plain `open` would give it (mkstemp makes it
+    private to its owner).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
+    _remove_stale_parts(final)
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=_prefix(final), suffix=_SUFFIX)
     os.close(fd)
     tmp = Path(tmp)
     try:
@@ -26,6 +34,34 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _remove_stale_parts(final: Path) -> None:
+    """Remove the temporaries `atomic_path` left beside `final` (`.NAME.XXXXXXXX.part`).
+
+    The random middle of the name has no dot, so the temporary of another file whose name starts
+    with NAME and a dot (`out` and `out.csv`) is never taken for one of NAME's.
+    """
+    prefix = _prefix(final)
+    stale = [
+        path
+        for path in final.parent.iterdir()
+        if path.name.startswith(prefix)
+        and path.name.endswith(_SUFFIX)
+        and _is_token(path.name[len(prefix) : -len(_SUFFIX)])
+        and not path.is_dir()
+    ]
+    for path in stale:
+        path.unlink(missing_ok=True)
+        _LOG.info("removed %s, left by an earlier write of %s that never finished", path, final)
+
+
+def _prefix(final: Path) -> str:
+    return f".{final.name}."
+
+
+def _is_token(middle: str) -> bool:
+    return bool(middle) and "." not in middle
 
 
 def _umask() -> int:

@@ -21,9 +21,11 @@ def load_mnist(
 ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
     """Return ((x_train, t_train), (x_test, t_test)) as "Deep Learning from Scratch" does.
 
-    normalize: pixels as float32 in [0, 1]; otherwise uint8 0..255.
+    normalize: pixels as float32 in [0, 1] (divided by 255); otherwise uint8 0..255.
     flatten: images as (N, 784); otherwise (N, 1, 28, 28).
-    one_hot_label: labels as float32 (N, 10) one-hot rows; otherwise uint8 (N,).
+    one_hot_label: labels as float64 (N, 10) one-hot rows (the book builds them on np.zeros);
+    otherwise uint8 (N,).
+    Every array is C-ordered and has the book's dtype, shape and values, bit for bit.
     The tables are `{root}/{dataset}/{train,test}.parquet`, made by `snakemake --cores 4`.
     """
     paths = [Path(root) / dataset / f"{split}.parquet" for split in SPLITS]
@@ -38,10 +40,13 @@ def load_mnist(
 
 
 def _prepare(x, t, normalize, flatten, one_hot_label):
+    # The table reader gives a Fortran-ordered view; the book's arrays are C-ordered, in which its
+    # random mini-batches (x[batch_mask]) are gathered from whole rows, much faster.
+    x = np.ascontiguousarray(x)
     if normalize:
         x = to_unit_range(x)
     if not flatten:
         x = x.reshape(-1, 1, SIDE, SIDE)
     if one_hot_label:
-        t = np.eye(CLASSES, dtype=np.float32)[t]
+        t = np.eye(CLASSES)[t]
     return x, t

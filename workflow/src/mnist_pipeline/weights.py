@@ -3,16 +3,21 @@
 A weights file holds exactly the six arrays of `network.SHAPES`. Extra keys are refused rather than
 ignored: a file with more arrays (say W4, b4) is a different network, and running only part of it
 would give wrong predictions without any error. Floating arrays of any width are accepted and
-returned as float32; NaN or infinite values are refused.
+returned as float32; NaN or infinite values are refused. In an .npz, each member's .npy header
+(key, dtype, shape) is checked before any array is read, so a header claiming a huge shape is
+refused with a message instead of being allocated.
 
 Pickles are never loaded with `pickle.load`: a pickle can name any Python callable and have it
-called while loading. `_WeightsUnpickler` admits only the numpy globals a dict of arrays needs.
+called while loading. `_WeightsUnpickler` admits only the globals that numpy's pickles of a dict of
+arrays need (in every pickle protocol), and nothing else.
 """
 
 import os
 import pickle
+import reprlib
 import zipfile
-from collections.abc import Mapping
+import zlib
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +32,27 @@ NPZ_SUFFIX = ".npz"
 _EXPECTED = ", ".join(f"{key} {shape}" for key, shape in SHAPES.items())
 
 # The functions numpy's own pickles of arrays call, taken from numpy itself so that this works on
-# numpy 1.x and 2.x alike: `_reconstruct` (protocols 2-4; the book's file is protocol 3) and
+# numpy 1.x and 2.x alike: `_reconstruct` (protocols 0-4; the book's file is protocol 3) and
 # `_frombuffer` (protocol 5, pickle.HIGHEST_PROTOCOL). numpy 1.x files name them under `numpy.core`,
 # numpy 2 under `numpy._core`; both spellings map to the same object. `dtype` is all a dtype needs;
 # numpy scalars (`multiarray.scalar`) are not needed for a dict of arrays and stay refused.
+# Protocols 0-2 have no bytes type: they write an array's data as `_codecs.encode(text, "latin1")`,
+# which `_latin1_bytes` stands in for (it does that and nothing else).
 _RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]
 _FROMBUFFER = np.ndarray.__reduce_ex__(np.zeros(1), 5)[0]
+
+
+class _RefusedCall(Exception):
+    """A call the pickle asks for that its allowed global refuses (says what the call was)."""
+
+
+def _latin1_bytes(*args: object) -> bytes:
+    """`_codecs.encode` as protocols 0-2 call it, `(text, "latin1")`; any other call is refused."""
+    if len(args) != 2 or not isinstance(args[0], str) or args[1] != "latin1":
+        raise _RefusedCall(f"calls _codecs.encode({', '.join(map(reprlib.repr, args))})")
+    return args[0].encode("latin1")
+
+
 _ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
@@ -40,6 +60,7 @@ _ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
     ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
     ("numpy.core.numeric", "_frombuffer"): _FROMBUFFER,
     ("numpy._core.numeric", "_frombuffer"): _FROMBUFFER,
+    ("_codecs", "encode"): _latin1_bytes,
 }
 
 
@@ -58,11 +79,15 @@ class _WeightsUnpickler(pickle.Unpickler):
         try:
             return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:
-            raise WeightsError(
-                f"refusing to load {self.source}: it references {module}.{name}; only numpy arrays "
-                "in a dict are allowed (loading a pickle can run any code it names). If you trust "
-                f"the file, re-save its arrays as an {NPZ_SUFFIX} file with keys {_EXPECTED}"
-            ) from None
+            raise WeightsError(_refusal(self.source, f"references {module}.{name}")) from None
+
+
+def _refusal(source: str, what: str) -> str:
+    return (
+        f"refusing to load {source}: it {what}; only numpy arrays in a dict are allowed (loading a "
+        "pickle can run any code it names). If you trust the file, re-save its arrays as an "
+        f"{NPZ_SUFFIX} file with keys {_EXPECTED}"
+    )
 
 
 def _read_pickle(path: Path) -> object:
@@ -71,6 +96,8 @@ def _read_pickle(path: Path) -> object:
             return _WeightsUnpickler(f, str(path)).load()
         except WeightsError:
             raise
+        except _RefusedCall as refused:
+            raise WeightsError(_refusal(str(path), str(refused))) from None
         # Untrusted bytes can fail in the unpickler in many ways (UnpicklingError, EOFError,
         # TypeError, UnicodeDecodeError, ...): all of them mean the same thing to the user.
         except Exception as error:
@@ -80,17 +107,74 @@ def _read_pickle(path: Path) -> object:
             ) from error
 
 
-def _read_npz(path: Path) -> object:
+_NPY_MAGIC = np.lib.format.MAGIC_PREFIX
+_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+# Whatever a damaged or hostile archive makes zipfile, zlib or numpy's .npy reader raise.
+_NPZ_ERRORS = (
+    ValueError,
+    EOFError,
+    zipfile.BadZipFile,
+    zlib.error,
+    NotImplementedError,  # a compression method zipfile lacks
+    RuntimeError,  # an encrypted member
+)
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of the .npz `path`, each member's .npy header checked against `SHAPES` first.
+
+    The headers are read and checked before any array is: a header can claim any shape, and
+    loading would allocate it (2**40 floats ends in MemoryError, not in a message).
+    """
+    with path.open("rb") as f:
+        if f.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+            raise WeightsError(
+                f"{path}: a single .npy array, not an {NPZ_SUFFIX} archive; save the six arrays "
+                f"{_EXPECTED} together with numpy.savez"
+            )
     try:
-        loaded = np.load(path, allow_pickle=False)
-        if not isinstance(loaded, np.lib.npyio.NpzFile):
-            return loaded  # a bare .npy array: validate_weights says it is not a dict
-        with loaded as archive:
-            return {key: archive[key] for key in archive.files}
-    except (ValueError, zipfile.BadZipFile, EOFError) as error:
+        with zipfile.ZipFile(path) as archive:
+            members = {}
+            for info in archive.infolist():
+                key = info.filename.removesuffix(".npy")
+                if key in members:
+                    raise WeightsError(
+                        f"{path}: holds {key!r} twice (members {members[key].filename!r} and "
+                        f"{info.filename!r}); save each array once"
+                    )
+                members[key] = info
+            _check_keys(members, str(path))
+            for key, info in members.items():
+                with archive.open(info) as member:
+                    dtype, shape = _read_npy_header(member, f"{path}: member {info.filename!r}")
+                _check_layout(str(path), key, dtype, shape)
+            arrays = {}
+            for key, info in members.items():
+                with archive.open(info) as member:
+                    arrays[key] = np.lib.format.read_array(member, allow_pickle=False)
+            return arrays
+    except WeightsError:
+        raise
+    except _NPZ_ERRORS as error:
         raise WeightsError(
-            f"cannot read {path} as an .npz archive of numeric arrays: {error}"
+            f"cannot read {path} as an {NPZ_SUFFIX} archive of numeric arrays: "
+            f"{type(error).__name__}: {error}; is the file complete and made by numpy.savez?"
         ) from error
+
+
+def _read_npy_header(member, where: str) -> tuple[np.dtype, tuple[int, ...]]:
+    """The dtype and shape an .npy stream's header declares, read without reading the data."""
+    version = np.lib.format.read_magic(member)
+    if version not in _HEADER_READERS:
+        raise WeightsError(
+            f"{where} is .npy format version {version[0]}.{version[1]}; expected 1.0 or 2.0 "
+            "(what numpy.savez writes for float arrays)"
+        )
+    shape, _, dtype = _HEADER_READERS[version](member)
+    return dtype, shape
 
 
 def load_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -114,6 +198,35 @@ def load_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
     return validate_weights(raw, str(path))
 
 
+def _check_keys(keys: Collection, source: str) -> None:
+    """Refuse a missing or an extra key: the weights are exactly the arrays of `SHAPES`."""
+    missing = [key for key in SHAPES if key not in keys]
+    if missing:
+        raise WeightsError(
+            f"{source}: missing key(s) {', '.join(map(repr, missing))}; expected exactly the "
+            f"six arrays {_EXPECTED}, found keys {sorted(map(repr, keys))}"
+        )
+    extra = sorted(repr(key) for key in keys if key not in SHAPES)
+    if extra:
+        raise WeightsError(
+            f"{source}: unexpected key(s) {', '.join(extra)}; expected exactly {_EXPECTED} (the "
+            "book's 784-50-100-10 network). More arrays mean a different network: save only these"
+        )
+
+
+def _check_layout(source: str, key: str, dtype: np.dtype | str, shape: tuple | None) -> None:
+    """Refuse anything but a floating-point array of shape `SHAPES[key]`. `dtype` is the array's
+    dtype, or the type name of a value that is not an array at all."""
+    expected = SHAPES[key]
+    if not isinstance(dtype, np.dtype) or dtype.kind != "f":
+        raise WeightsError(
+            f"{source}: key {key!r} must be a floating-point numpy array of shape {expected}, "
+            f"found {dtype}"
+        )
+    if shape != expected:
+        raise WeightsError(f"{source}: key {key!r} has shape {shape}, expected {expected}")
+
+
 def validate_weights(weights: Mapping, source: str) -> dict[str, np.ndarray]:
     """Check keys, dtypes, shapes and values against `SHAPES`; return float32 copies in that order.
 
@@ -124,29 +237,14 @@ def validate_weights(weights: Mapping, source: str) -> dict[str, np.ndarray]:
             f"{source}: expected a dict of numpy arrays ({_EXPECTED}), "
             f"found {type(weights).__name__}"
         )
-    missing = [key for key in SHAPES if key not in weights]
-    if missing:
-        raise WeightsError(
-            f"{source}: missing key(s) {', '.join(map(repr, missing))}; expected exactly the "
-            f"six arrays {_EXPECTED}, found keys {sorted(map(repr, weights))}"
-        )
-    extra = sorted(repr(key) for key in weights if key not in SHAPES)
-    if extra:
-        raise WeightsError(
-            f"{source}: unexpected key(s) {', '.join(extra)}; expected exactly {_EXPECTED} (the "
-            "book's 784-50-100-10 network). More arrays mean a different network: save only these"
-        )
+    _check_keys(weights, source)
     clean = {}
-    for key, shape in SHAPES.items():
+    for key in SHAPES:
         value = weights[key]
-        if not isinstance(value, np.ndarray) or value.dtype.kind != "f":
-            kind = value.dtype if isinstance(value, np.ndarray) else type(value).__name__
-            raise WeightsError(
-                f"{source}: key {key!r} must be a floating-point numpy array of shape {shape}, "
-                f"found {kind}"
-            )
-        if value.shape != shape:
-            raise WeightsError(f"{source}: key {key!r} has shape {value.shape}, expected {shape}")
+        if isinstance(value, np.ndarray):
+            _check_layout(source, key, value.dtype, value.shape)
+        else:
+            _check_layout(source, key, type(value).__name__, None)
         with np.errstate(over="ignore"):  # a float64 beyond float32 becomes inf: refused below
             array = value.astype(np.float32)
         bad = array.size - int(np.count_nonzero(np.isfinite(array)))
