@@ -6,7 +6,13 @@ import csv
 import pytest
 import yaml
 
-from mnist_pipeline.config import ConfigError, load_schema, validate_config
+from mnist_pipeline.config import (
+    ConfigError,
+    check_setting,
+    load_schema,
+    schema_defaults,
+    validate_config,
+)
 
 from project import REPO
 
@@ -70,8 +76,8 @@ def with_change(path, value):
     *parents, last = path.split(".")
     node = config
     for key in parents:
-        node = node[key]
-    node[last] = value
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    node[int(last) if isinstance(node, list) else last] = value
     return config
 
 
@@ -125,3 +131,262 @@ def test_the_chosen_dataset_must_have_an_entry():
     config = {"dataset": "kmnist", "datasets": {"mnist": CONFIG["datasets"]["mnist"]}}
     with pytest.raises(ConfigError, match=r"'dataset' is 'kmnist', but 'datasets' has no entry"):
         validate_config(config, SCHEMA)
+
+
+# --- numbers: whole, finite, bounded ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "message"),
+    [
+        (
+            "batch_size",
+            100.0,
+            "config key 'batch_size': expected integer; found 100.0 (float): write 100, without "
+            "a decimal point",
+        ),
+        ("predict.shards", 2.0, "config key 'predict.shards': expected integer; found 2.0"),
+        ("model.train.epochs", 3.0, "config key 'model.train.epochs': expected integer; found"),
+        ("download.retries", 2.0, "config key 'download.retries': expected integer; found 2.0"),
+        (
+            "datasets.mnist.files.test_labels.size",
+            4542.0,
+            "config key 'datasets.mnist.files.test_labels.size': expected integer; found 4542.0",
+        ),
+        ("batch_size", float("inf"), "config key 'batch_size': expected integer; found inf"),
+        (
+            "download.timeout_seconds",
+            float("inf"),
+            "config key 'download.timeout_seconds': expected a finite number; found inf",
+        ),
+        (
+            "download.backoff_seconds",
+            float("inf"),
+            "config key 'download.backoff_seconds': expected a finite number; found inf",
+        ),
+        (
+            "download.timeout_seconds",
+            float("nan"),
+            "config key 'download.timeout_seconds': expected a finite number; found nan",
+        ),
+        (
+            "download.backoff_seconds",
+            float("nan"),
+            "config key 'download.backoff_seconds': expected a finite number; found nan",
+        ),
+        (
+            "model.train.learning_rate",
+            float("nan"),
+            "config key 'model.train.learning_rate': expected a finite number; found nan",
+        ),
+        (
+            "model.train.learning_rate",
+            float("-inf"),
+            "config key 'model.train.learning_rate': expected a finite number; found -inf",
+        ),
+        (
+            "download.timeout_seconds",
+            3600.5,
+            "config key 'download.timeout_seconds': 3600.5 is greater than the maximum of 3600",
+        ),
+        (
+            "download.backoff_seconds",
+            601,
+            "config key 'download.backoff_seconds': 601 is greater than the maximum of 600",
+        ),
+        (
+            "download.retries",
+            11,
+            "config key 'download.retries': 11 is greater than the maximum of 10",
+        ),
+        (
+            "download.timeout_seconds",
+            10**400,
+            "config key 'download.timeout_seconds': 1000",
+        ),
+    ],
+)
+def test_numbers_must_be_whole_finite_and_bounded(path, value, message):
+    with pytest.raises(ConfigError) as error:
+        validate_config(with_change(path, value), SCHEMA)
+    assert message in str(error.value)
+    # one line per key: a value of the wrong type gets no further complaints
+    assert str(error.value).count(f"'{path}'") == 1, str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("download.timeout_seconds", 3600),
+        ("download.timeout_seconds", 0.5),
+        ("download.backoff_seconds", 600.0),
+        ("download.backoff_seconds", 0),
+        ("download.retries", 10),
+        ("model.train.learning_rate", 1),
+    ],
+)
+def test_numbers_at_the_bounds_pass_and_keep_their_type(path, value):
+    if path == "model.train.learning_rate":
+        value = 0.999  # the bound is exclusive
+    filled = validate_config(with_change(path, value), SCHEMA)
+    *parents, last = path.split(".")
+    node = filled
+    for key in parents:
+        node = node[key]
+    assert node[last] == value and type(node[last]) is type(value)
+
+
+# --- archives of one dataset ------------------------------------------------------------------
+
+
+def test_two_archives_with_one_name_are_refused_naming_both_keys():
+    # the training images under the test images' key, with the test pins: the "test" report
+    # would be computed on the training split
+    config = with_change(
+        "datasets.mnist.files.test_images.name",
+        CONFIG["datasets"]["mnist"]["files"]["train_images"]["name"],  # fmt: skip
+    )
+    with pytest.raises(ConfigError) as error:
+        validate_config(config, SCHEMA)
+    message = str(error.value)
+    assert (
+        "config keys 'datasets.mnist.files.train_images.name' and "
+        "'datasets.mnist.files.test_images.name' are both 'train-images-idx3-ubyte.gz'"
+    ) in message
+    assert "Give train_images and test_images their own file names and pins" in message
+
+
+def test_two_archives_with_one_sha256_are_refused_naming_both_keys():
+    files = CONFIG["datasets"]["fashion-mnist"]["files"]
+    config = with_change("datasets.fashion-mnist.files.test_labels.sha256", files["train_labels"]
+                         ["sha256"])  # fmt: skip
+    with pytest.raises(ConfigError) as error:
+        validate_config(config, SCHEMA)
+    assert (
+        "config keys 'datasets.fashion-mnist.files.train_labels.sha256' and "
+        "'datasets.fashion-mnist.files.test_labels.sha256' are the same"
+    ) in str(error.value)
+    assert "Pin each archive with its own SHA-256" in str(error.value)
+
+
+def test_datasets_may_share_file_names():
+    # every shipped dataset names its archives alike; only names within a dataset must differ
+    names = {
+        d: [f["name"] for f in CONFIG["datasets"][d]["files"].values()] for d in CONFIG["datasets"]
+    }
+    assert names["mnist"] == names["kmnist"]
+    validate_config(CONFIG, SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["..", ".", ".gz", ".hidden.gz", "train-images-idx3-ubyte", "a.tar", "a b.gz", "../x.gz",
+     "sub/x.gz", "x.gz/", "x\\y.gz", "", "-x.gz", "x.gz\n"],
+)  # fmt: skip
+def test_archive_names_the_download_rule_cannot_write_are_refused(name):
+    with pytest.raises(ConfigError) as error:
+        validate_config(with_change("datasets.kmnist.files.train_labels.name", name), SCHEMA)
+    message = str(error.value)
+    assert "config key 'datasets.kmnist.files.train_labels.name'" in message
+    assert "ending in .gz" in message and "not starting with a dot" in message
+
+
+# --- free text that reaches params, pictures and the report -----------------------------------
+
+SCRIPT = "</script><script>alert(1)</script>"
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        ("datasets.mnist.classes.0", SCRIPT),
+        ("datasets.mnist.classes.0", "<b>"),
+        ("datasets.mnist.classes.0", "$x^2$"),
+        ("datasets.mnist.classes.0", "a & b"),
+        ("datasets.mnist.classes.0", 'say "hi"'),
+        ("datasets.mnist.classes.0", " zero"),
+        ("datasets.mnist.classes.0", "zero "),
+        ("datasets.mnist.classes.0", ""),
+        ("datasets.mnist.classes.0", "x" * 33),
+        ("datasets.mnist.mirrors.0", f"https://example.org/{SCRIPT}/"),
+        ("datasets.mnist.mirrors.0", 'https://example.org/"onload="x/'),
+        ("datasets.mnist.mirrors.0", "https://example.org/a b/"),
+        ("datasets.mnist.mirrors.0", "https://example.org/a\\b/"),
+        ("model.weights", f"{SCRIPT}.npz"),
+        ("model.weights", "it's.npz"),
+        ("model.weights", "w{x}.npz"),
+        ("model.weights", "w\n.npz"),
+    ],
+)
+def test_markup_in_free_text_is_refused_naming_the_key(path, value):
+    with pytest.raises(ConfigError) as error:
+        validate_config(with_change(path, value), SCHEMA)
+    assert f"config key '{path}'" in str(error.value)
+    assert "expected " in str(error.value)
+
+
+def test_class_names_must_differ():
+    config = with_change("datasets.kmnist.classes", ["o"] * 10)
+    with pytest.raises(ConfigError, match=r"'datasets\.kmnist\.classes': .* non-unique"):
+        validate_config(config, SCHEMA)
+
+
+def test_class_names_admit_the_shipped_ones_and_letters():
+    for name, dataset in CONFIG["datasets"].items():
+        validate_config(with_change(f"datasets.{name}.classes", dataset["classes"]), SCHEMA)
+    letters = [chr(c) for c in range(ord("a"), ord("z") + 1)] + [
+        chr(c) for c in range(ord("A"), ord("Z") + 1)
+    ]
+    for i in range(0, len(letters), 10):
+        chunk = (letters[i : i + 10] + ["x1", "x2", "x3", "x4", "x5", "x6", "x7", "x8"])[:10]
+        validate_config(with_change("datasets.mnist.classes", chunk), SCHEMA)
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/data/models/sample_weight.pkl", "weights/my model (2)/w.npz", "/home/josé/w$1#%.npz"],
+)
+def test_ordinary_weight_paths_pass(path):
+    assert validate_config(with_change("model.weights", path), SCHEMA)["model"]["weights"] == path
+
+
+# --- --set-scatter ----------------------------------------------------------------------------
+
+
+def test_a_scatter_count_below_one_is_refused_naming_both_ways_to_set_it():
+    with pytest.raises(ConfigError) as error:
+        validate_config(CONFIG, SCHEMA, set_scatter={"predict": 0})
+    message = str(error.value)
+    assert "--set-scatter predict=0" in message
+    assert "config key 'predict.shards': 0 is less than the minimum of 1" in message
+
+
+def test_an_unknown_scatter_name_is_refused():
+    with pytest.raises(ConfigError, match=r"--set-scatter predcit=3: .* has: predict"):
+        validate_config(CONFIG, SCHEMA, set_scatter={"predcit": 3})
+
+
+def test_a_good_scatter_count_passes():
+    assert validate_config(CONFIG, SCHEMA, set_scatter={"predict": 4}) == CONFIG
+
+
+# --- checking one section outside the workflow ------------------------------------------------
+
+
+def test_check_setting_names_the_full_key():
+    check_setting("model.train", {"seed": 1, "epochs": 2, "batch_size": 3, "learning_rate": 0.1})
+    with pytest.raises(ConfigError, match=r"config key 'model\.train\.epochs': 0 is less"):
+        check_setting("model.train", {"epochs": 0})
+    with pytest.raises(ConfigError, match=r"config key 'predict\.shards': expected integer"):
+        check_setting("predict.shards", 2.0)
+    with pytest.raises(KeyError, match="no key 'model.tarin'"):
+        check_setting("model.tarin", {})
+
+
+def test_schema_defaults_are_the_declared_ones():
+    assert schema_defaults("model.train") == validate_config(CONFIG, SCHEMA)["model"]["train"]
+    assert schema_defaults("download") == {
+        "timeout_seconds": 30,
+        "retries": 3,
+        "backoff_seconds": 1.0,
+    }

@@ -230,6 +230,35 @@ def test_misclassified_bad_input_writes_nothing(tmp_path, p, conf, message):
     assert_only(tmp_path)
 
 
+# --- text -------------------------------------------------------------------------------------
+
+# Math text would typeset these (and refuse the unknown command); they must show as typed.
+MATHY = [r"$\nosuchcommand$", "$x^2$", "a_b", r"\alpha", "$", "5$", "6", "7", "8", "9"]
+
+
+def test_names_and_titles_are_drawn_as_plain_text(tmp_path):
+    x = images(20)
+    labels = np.arange(20) % 10
+    title = r"$\frac{1}{$ title"
+    plots.plot_samples(x, labels, MATHY, tmp_path / "s.png", title)
+    plots.plot_confusion_matrix(np.eye(10, dtype=int), MATHY, tmp_path / "c.png", title)
+    wrong = (labels + 1) % 10
+    plots.plot_misclassified(x, labels, wrong, [0.5] * 20, MATHY, tmp_path / "m.png", title)
+    assert_only(tmp_path, "s.png", "c.png", "m.png")
+
+    fig = plots.samples_figure(x, labels, MATHY, title, n=10)
+    grid_ax, big_ax, _ = fig.axes
+    assert texts(grid_ax) == MATHY
+    assert big_ax.get_title() == f"image 0: {MATHY[0]}"
+    drawn = [*grid_ax.texts, big_ax.title, fig._suptitle]
+    fig = plots.confusion_matrix_figure(np.eye(10, dtype=int), MATHY, title)
+    ax = fig.axes[0]
+    drawn += [*ax.get_xticklabels(), *ax.get_yticklabels(), ax.title]
+    fig = plots.misclassified_figure(x, labels, wrong, [0.5] * 20, MATHY, title)
+    drawn += [*fig.axes[0].texts, fig._suptitle]
+    assert all(not t.get_parse_math() for t in drawn)
+
+
 # --- training curves --------------------------------------------------------------------------
 
 HISTORY = pd.DataFrame(

@@ -2,11 +2,15 @@
 
 import re
 import warnings
+from dataclasses import asdict
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
+from mnist_pipeline.config import load_schema, schema_defaults, validate_config
+from mnist_pipeline.errors import MnistPipelineError
 from mnist_pipeline.network import SHAPES
 from mnist_pipeline.plots import plot_training_curves
 from mnist_pipeline.train import (
@@ -19,6 +23,8 @@ from mnist_pipeline.train import (
     train,
     write_history,
 )
+
+from project import REPO
 
 
 def synthetic(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -195,17 +201,44 @@ def test_train_does_not_modify_its_inputs():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"epochs": 0}, r"'epochs' must be a positive integer, found 0"),
-        ({"batch_size": 2.5}, r"'batch_size' must be a positive integer, found 2\.5"),
-        ({"batch_size": True}, r"'batch_size' must be a positive integer, found True"),
-        ({"seed": -1}, r"'seed' must be an integer >= 0, found -1"),
-        ({"learning_rate": 0}, r"'learning_rate' must be a number in \(0, 1\), found 0"),
-        ({"learning_rate": "0.1"}, r"'learning_rate' must be a number in \(0, 1\), found '0\.1'"),
+        ({"epochs": 0}, r"'model\.train\.epochs': 0 is less than the minimum of 1"),
+        ({"epochs": 3.0}, r"'model\.train\.epochs': expected integer; found 3\.0 \(float\)"),
+        ({"batch_size": 2.5}, r"'model\.train\.batch_size': expected integer; found 2\.5"),
+        ({"batch_size": True}, r"'model\.train\.batch_size': expected integer; found True"),
+        ({"seed": -1}, r"'model\.train\.seed': -1 is less than the minimum of 0"),
+        ({"learning_rate": 0}, r"'model\.train\.learning_rate': 0 is less than or equal to"),
+        ({"learning_rate": 1}, r"'model\.train\.learning_rate': 1 is greater than or equal"),
+        ({"learning_rate": "0.1"}, r"'model\.train\.learning_rate': expected number; found '0\.1'"),
+        ({"learning_rate": float("nan")}, r"'model\.train\.learning_rate': expected a finite"),
+        ({"learning_rate": float("inf")}, r"'model\.train\.learning_rate': expected a finite"),
     ],
 )
 def test_bad_settings(change, message):
-    with pytest.raises(TrainError, match=message):
+    with pytest.raises(TrainError, match=r"training settings: config key " + message):
         TrainSettings(**change)
+
+
+def test_settings_default_to_the_schema_and_follow_its_bounds():
+    # TrainSettings restates no number: its defaults and bounds are the config schema's
+    schema = load_schema()
+    assert asdict(TrainSettings()) == schema_defaults("model.train", schema)
+    config = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    for name, value in [
+        ("seed", 0), ("seed", -1), ("seed", 2**40), ("seed", 1.0), ("epochs", 1), ("epochs", 0),
+        ("batch_size", 10**6), ("batch_size", None), ("learning_rate", 0.999),
+        ("learning_rate", 1e-12), ("learning_rate", -0.0), ("learning_rate", float("nan")),
+    ]:  # fmt: skip
+        changed = {**config, "model": {"train": {**config["model"]["train"], name: value}}}
+        by_config = accepts(lambda: validate_config(changed, schema))  # noqa: B023
+        assert accepts(lambda: TrainSettings(**{name: value})) == by_config, (name, value)  # noqa: B023
+
+
+def accepts(check) -> bool:
+    try:
+        check()
+    except MnistPipelineError:
+        return False
+    return True
 
 
 def _bad(split):

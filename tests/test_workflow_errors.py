@@ -55,6 +55,43 @@ def outputs(project):
             "unknown key 'weigths' under 'model'; allowed: train, weights",
         ),
         ({"predict": {"shards": 1.5}}, "config key 'predict.shards': expected integer; found 1.5"),
+        (
+            {"batch_size": 100.0},
+            "config key 'batch_size': expected integer; found 100.0 (float): write 100",
+        ),
+        ({"predict": {"shards": 2.0}}, "config key 'predict.shards': expected integer; found 2.0"),
+        (
+            {"download": {"timeout_seconds": float("inf")}},
+            "config key 'download.timeout_seconds': expected a finite number; found inf",
+        ),
+        (
+            {"download": {"backoff_seconds": float("inf")}},
+            "config key 'download.backoff_seconds': expected a finite number; found inf",
+        ),
+        (
+            {"download": {"timeout_seconds": float("nan")}},
+            "config key 'download.timeout_seconds': expected a finite number; found nan",
+        ),
+        (
+            {"download": {"backoff_seconds": float("nan")}},
+            "config key 'download.backoff_seconds': expected a finite number; found nan",
+        ),
+        (
+            {"model": {"train": {"learning_rate": float("nan")}}},
+            "config key 'model.train.learning_rate': expected a finite number; found nan",
+        ),
+        (
+            {"download": {"timeout_seconds": 86400}},
+            "config key 'download.timeout_seconds': 86400 is greater than the maximum of 3600",
+        ),
+        (
+            {"download": {"backoff_seconds": 3600}},
+            "config key 'download.backoff_seconds': 3600 is greater than the maximum of 600",
+        ),
+        (
+            {"model": {"weights": "</script><script>alert(1)</script>.npz"}},
+            "config key 'model.weights': '</script><script>alert(1)</script>.npz' does not match",
+        ),
     ],
 )
 def test_bad_config_stops_before_any_job(project, data, settings, expected):
@@ -62,6 +99,81 @@ def test_bad_config_stops_before_any_job(project, data, settings, expected):
     result = snakemake(project, check=False)
     assert result.returncode != 0
     assert expected in result.stderr, result.stderr
+    assert "config/README.md explains each key" in result.stderr
+    assert made_files(project) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (
+            ("--config", "batch_size=100.0"),
+            "config key 'batch_size': expected integer; found 100.0 (float): write 100",
+        ),
+        (
+            ("--config", "batch_size=inf"),
+            "config key 'batch_size': expected integer; found inf (float)",
+        ),
+        (
+            ("--set-scatter", "predict=0"),
+            "--set-scatter predict=0 (which overrides config key 'predict.shards': 0 is less "
+            "than the minimum of 1); give --set-scatter predict=N with a valid N, or leave it "
+            "out to use predict.shards",
+        ),
+        (
+            ("--set-scatter", "predcit=2"),
+            "--set-scatter predcit=2: this workflow has no scatter step 'predcit'; it has: predict",
+        ),
+    ],
+)
+def test_bad_command_line_values_stop_before_any_job(project, data, args, expected):
+    write_overlay(project, ["http://127.0.0.1:9/"], pins(archives(data)))
+    result = snakemake(project, *args, check=False)
+    assert result.returncode != 0
+    assert expected in result.stderr, result.stderr
+    assert made_files(project) == []
+
+
+def test_the_training_images_pinned_as_the_test_images_are_refused(project, data):
+    # test_images names the training file but keeps the test pins: without this check the
+    # "test" report would be computed on the training images
+    files = pins(archives(data))
+    files["test_images"]["name"] = files["train_images"]["name"]
+    write_overlay(project, ["http://127.0.0.1:9/"], files)
+    result = snakemake(project, check=False)
+    assert result.returncode != 0
+    assert (
+        "config keys 'datasets.mnist.files.train_images.name' and "
+        "'datasets.mnist.files.test_images.name' are both 'train-images-idx3-ubyte.gz'"
+    ) in result.stderr, result.stderr
+    assert "Give train_images and test_images their own file names and pins" in result.stderr
+    assert made_files(project) == []
+
+
+def test_one_archive_pinned_under_two_keys_is_refused(project, data):
+    files = pins(archives(data))
+    files["test_labels"] = {**files["train_labels"], "name": "copy-of-train-labels.gz"}
+    write_overlay(project, ["http://127.0.0.1:9/"], files)
+    result = snakemake(project, check=False)
+    assert result.returncode != 0
+    assert (
+        "config keys 'datasets.mnist.files.train_labels.sha256' and "
+        "'datasets.mnist.files.test_labels.sha256' are the same"
+    ) in result.stderr, result.stderr
+    assert made_files(project) == []
+
+
+@pytest.mark.parametrize("name", ["..", "t10k-labels-idx1-ubyte", ".t10k-labels.gz"])
+def test_an_archive_name_the_download_rule_cannot_write_is_refused(project, data, name):
+    files = pins(archives(data))
+    files["test_labels"]["name"] = name
+    write_overlay(project, ["http://127.0.0.1:9/"], files)
+    result = snakemake(project, check=False)
+    assert result.returncode != 0
+    assert f"config key 'datasets.mnist.files.test_labels.name': '{name}' does not match" in (
+        result.stderr
+    ), result.stderr
+    assert "ending in .gz" in result.stderr
     assert made_files(project) == []
 
 

@@ -2,9 +2,13 @@ from pathlib import Path
 
 from mnist_pipeline.config import load_schema, validate_config
 
+# Checked before any job is planned: the config, and --set-scatter counts, which Snakemake
+# keeps apart from the config and would otherwise take as given (0 makes empty predictions).
 config.update(
     validate_config(
-        config, load_schema(workflow.source_path("../schemas/config.schema.yaml"))
+        config,
+        load_schema(workflow.source_path("../schemas/config.schema.yaml")),
+        set_scatter=workflow.resource_settings.overwrite_scatter,
     )
 )
 

@@ -1,57 +1,226 @@
-"""Check the workflow's config against its JSON Schema and fill in the defaults it declares."""
+"""Check the workflow's config against its JSON Schema and fill in the defaults it declares.
+
+The schema (workflow/schemas/config.schema.yaml) is the one place each bound is written down:
+the workflow checks the whole config against it at load, and code that takes settings outside
+the workflow (TrainSettings in a notebook) checks them against the same rules with
+`check_setting`.
+"""
 
 import copy
-from collections.abc import Mapping
+import functools
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
 from .errors import MnistPipelineError
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
+# Snakemake's scattergather names, each with the config key that sets its default count.
+SCATTER_KEYS = {"predict": "predict.shards"}
+
+_HINT = (
+    "Fix these keys in config/config.yaml or in the --configfile overlay "
+    "(config/README.md explains each key)."
+)
 
 
 class ConfigError(MnistPipelineError, ValueError):
     """The config does not match the schema; the message names every offending key."""
 
 
-def load_schema(path: str | Path) -> dict:
+def _is_integer(checker, instance) -> bool:
+    # jsonschema's own "integer" admits 100.0; a script would then get a float where it
+    # slices or counts with an int, so only real ints pass.
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _is_number(checker, instance) -> bool:
+    # Comparisons with NaN are all false, so minimum/maximum cannot refuse it: finiteness is
+    # part of the type. Python ints are always finite (and may be too large for a float).
+    if isinstance(instance, bool):
+        return False
+    return isinstance(instance, int) or (isinstance(instance, float) and math.isfinite(instance))
+
+
+def _pattern(validator, pattern: str, instance, schema) -> Iterator[ValidationError]:
+    # JSON Schema means ECMA-262 regexes, whose final `$` matches only at the very end; Python's
+    # also matches before a trailing newline, which would let "x.gz\n" through.
+    if not validator.is_type(instance, "string"):
+        return
+    anchored = (
+        pattern[:-1] + r"\Z" if pattern.endswith("$") and not pattern.endswith("\\$") else pattern
+    )
+    if not re.search(anchored, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = validators.extend(
+    Draft202012Validator,
+    validators={"pattern": _pattern},
+    type_checker=Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {"integer": _is_integer, "number": _is_number}
+    ),
+)
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
     with open(path, encoding="utf-8") as f:
         return yaml.safe_load(f)
 
 
-def validate_config(config: Mapping[str, Any], schema: Mapping[str, Any]) -> dict:
-    """Return a copy of `config` with the schema's defaults filled in, or raise ConfigError."""
-    validator = Draft202012Validator(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path)))
-    if errors:
-        lines = "\n".join(f"  - {_describe(e)}" for e in errors)
-        raise ConfigError(
-            f"the config does not match workflow/schemas/config.schema.yaml:\n{lines}\n"
-            "Fix these keys in config/config.yaml or in the --configfile overlay "
-            "(config/README.md explains each key)."
-        )
+@functools.cache
+def _shipped_schema() -> dict:
+    return load_schema(SCHEMA_PATH)
+
+
+def validate_config(
+    config: Mapping[str, Any],
+    schema: Mapping[str, Any],
+    set_scatter: Mapping[str, int] | None = None,
+) -> dict:
+    """Return a copy of `config` with the schema's defaults filled in, or raise ConfigError.
+
+    `set_scatter` holds Snakemake's --set-scatter overrides (NAME -> count); each is checked
+    against the config key it overrides.
+    """
+    problems = _problems(config, schema, schema)
+    problems += _scatter_problems(set_scatter or {}, schema)
+    if problems:
+        raise _error(problems)
     filled = _with_defaults(copy.deepcopy(dict(config)), schema, schema)
-    if filled["dataset"] not in filled["datasets"]:
-        raise ConfigError(
-            f"config key 'dataset' is {filled['dataset']!r}, but 'datasets' has no entry for it "
-            f"(it has: {', '.join(filled['datasets']) or 'none'}). "
-            f"Add datasets.{filled['dataset']} with its mirrors and files, or choose one of those."
-        )
+    problems = _dataset_problems(filled, schema)
+    if problems:
+        raise _error(problems)
     return filled
 
 
-def _key(error: ValidationError) -> str:
-    return ".".join(map(str, error.absolute_path)) or "(top level)"
+def check_setting(key: str, value: Any, schema: Mapping[str, Any] | None = None) -> None:
+    """Check `value` against the schema's rule for the dotted config key `key` (a whole section
+    such as "model.train" or a single value such as "predict.shards"); raise ConfigError naming
+    each offending key. The shipped schema is used unless `schema` is given."""
+    root = _shipped_schema() if schema is None else schema
+    problems = _problems(value, _subschema(root, key), root, prefix=key)
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
-def _describe(error: ValidationError) -> str:
-    key, found = _key(error), error.instance
+def schema_defaults(key: str, schema: Mapping[str, Any] | None = None) -> dict:
+    """The defaults the schema declares for the properties of the config section `key`."""
+    root = _shipped_schema() if schema is None else schema
+    return _with_defaults({}, _subschema(root, key), root)
+
+
+def _error(problems: list[str]) -> ConfigError:
+    lines = "\n".join(f"  - {p}" for p in problems)
+    return ConfigError(
+        f"the config does not match workflow/schemas/config.schema.yaml:\n{lines}\n{_HINT}"
+    )
+
+
+def _subschema(root: Mapping, key: str) -> Mapping:
+    schema = root
+    for part in key.split("."):
+        schema = _resolve(schema, root).get("properties", {}).get(part)
+        if schema is None:
+            raise KeyError(f"the config schema has no key {key!r}")
+    return _resolve(schema, root)
+
+
+def _problems(value: Any, schema: Mapping, root: Mapping, prefix: str = "") -> list[str]:
+    """One line per problem. A key of the wrong type gets only that message, and a string that
+    breaks its pattern only that one (whose description says all a string must be): further
+    complaints about the same value would be noise."""
+    validator = _Validator(root)
+    if schema is not root:
+        # evolve() would swap in the stock validator named by the root's $schema, losing the
+        # type checks above; a subschema carries no $schema, so it keeps them.
+        validator = validator.evolve(schema=schema)
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+    only: dict[tuple, str] = {}
+    for e in errors:
+        if e.validator in ("type", "pattern") and only.get(tuple(e.absolute_path)) != "type":
+            only[tuple(e.absolute_path)] = e.validator
+    return [
+        _describe(e, prefix)
+        for e in errors
+        if only.get(tuple(e.absolute_path), e.validator) == e.validator
+    ]
+
+
+def _scatter_problems(set_scatter: Mapping[str, int], schema: Mapping) -> list[str]:
+    problems = []
+    for name, count in set_scatter.items():
+        key = SCATTER_KEYS.get(name)
+        if key is None:
+            problems.append(
+                f"--set-scatter {name}={count}: this workflow has no scatter step {name!r}; "
+                f"it has: {', '.join(SCATTER_KEYS)}"
+            )
+            continue
+        for problem in _problems(count, _subschema(schema, key), schema, prefix=key):
+            problems.append(
+                f"--set-scatter {name}={count} (which overrides {problem}); "
+                f"give --set-scatter {name}=N with a valid N, or leave it out to use {key}"
+            )
+    return problems
+
+
+def _dataset_problems(config: Mapping, schema: Mapping) -> list[str]:
+    problems = []
+    if config["dataset"] not in config["datasets"]:
+        problems.append(
+            f"config key 'dataset' is {config['dataset']!r}, but 'datasets' has no entry for it "
+            f"(it has: {', '.join(config['datasets']) or 'none'}). "
+            f"Add datasets.{config['dataset']} with its mirrors and files, or choose one of those."
+        )
+    for name, dataset in config["datasets"].items():
+        where = f"datasets.{name}.files"
+        order = list(_subschema(schema, where)["properties"])  # train_images first, as documented
+        files = {key: dataset["files"][key] for key in order}
+        for a, b in _same(files, "name"):
+            problems.append(
+                f"config keys '{where}.{a}.name' and '{where}.{b}.name' are both "
+                f"{files[a]['name']!r}: each archive is a file of its own, and one of these "
+                f"would be read in place of the other. Give {a} and {b} their own file names "
+                "and pins."
+            )
+        for a, b in _same(files, "sha256"):
+            problems.append(
+                f"config keys '{where}.{a}.sha256' and '{where}.{b}.sha256' are the same: two "
+                "different archives cannot have the same bytes, so one of them pins the wrong "
+                "file. Pin each archive with its own SHA-256 (sha256sum *.gz on the mirror)."
+            )
+    return problems
+
+
+def _same(files: Mapping[str, Mapping], field: str) -> Iterable[tuple[str, str]]:
+    """Pairs of archive keys whose `field` is equal, each pair once, in the order of `files`."""
+    keys = list(files)
+    for i, a in enumerate(keys):
+        for b in keys[i + 1 :]:
+            if files[a][field] == files[b][field]:
+                yield a, b
+
+
+def _key(error: ValidationError, prefix: str) -> str:
+    return ".".join(
+        [prefix, *map(str, error.absolute_path)] if prefix else map(str, error.absolute_path)
+    )
+
+
+def _describe(error: ValidationError, prefix: str = "") -> str:
+    key, found = _key(error, prefix) or "(top level)", error.instance
     if error.validator == "additionalProperties":
         allowed = sorted(error.schema.get("properties", {}))
         unknown = sorted(set(found) - set(allowed))
-        where = f"under '{key}'" if error.absolute_path else "at the top level"
+        where = f"under '{key}'" if key != "(top level)" else "at the top level"
         return f"unknown key {', '.join(map(repr, unknown))} {where}; allowed: {', '.join(allowed)}"
     if error.validator == "required":
         return f"config key '{key}': {error.message}"
@@ -60,8 +229,16 @@ def _describe(error: ValidationError) -> str:
         return f"config key '{key}': expected one of {allowed}; found {found!r}"
     if error.validator == "type":
         expected = error.validator_value
-        expected = " or ".join(expected) if isinstance(expected, list) else expected
-        return f"config key '{key}': expected {expected}; found {found!r} ({type(found).__name__})"
+        expected = expected if isinstance(expected, list) else [expected]
+        if isinstance(found, float) and not math.isfinite(found) and "number" in expected:
+            return f"config key '{key}': expected a finite number; found {found!r}"
+        message = f"config key '{key}': expected {' or '.join(expected)}; found {found!r}"
+        message += f" ({type(found).__name__})"
+        if "integer" in expected and isinstance(found, float) and found.is_integer():
+            message += f": write {int(found)}, without a decimal point"
+        return message
+    if error.validator in ("pattern", "minLength", "maxLength") and "description" in error.schema:
+        return f"config key '{key}': {error.message}; expected {error.schema['description']}"
     return f"config key '{key}': {error.message}"
 
 

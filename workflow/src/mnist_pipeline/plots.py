@@ -18,6 +18,9 @@ from mnist_pipeline.errors import MnistPipelineError
 DPI = 100
 GAP = 10  # pixels between grid tiles (in image pixels), room for a caption line
 CAPTION = 8  # caption font size (points)
+# Class names and titles are drawn as the characters they are: no math text ("$x$") and no TeX,
+# whatever the caller's rcParams say.
+PLAIN = {"parse_math": False, "usetex": False}
 
 
 class PlotError(MnistPipelineError, ValueError):
@@ -124,6 +127,7 @@ def _draw_grid(
             ha="center",
             va="top",
             fontsize=CAPTION,
+            **PLAIN,
         )
 
 
@@ -151,11 +155,11 @@ def confusion_matrix_figure(cm, class_names: Sequence[str], title: str) -> Figur
     ax = fig.add_subplot()
     image = ax.imshow(cm, cmap="Blues", vmin=0, interpolation="nearest")
     fig.colorbar(image, ax=ax, shrink=0.8, label="count")
-    ax.set_xticks(range(n), names, rotation=45, ha="right", rotation_mode="anchor")
-    ax.set_yticks(range(n), names)
+    ax.set_xticks(range(n), names, rotation=45, ha="right", rotation_mode="anchor", **PLAIN)
+    ax.set_yticks(range(n), names, **PLAIN)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
-    ax.set_title(title)
+    ax.set_title(title, **PLAIN)
     # White text on cells darker than the colour map's midpoint, black on lighter ones.
     dark = cm > (cm.max() / 2 if cm.size and cm.max() > 0 else np.inf)
     fontsize = max(5, min(10, 120 // max(n, 1)))
@@ -191,13 +195,13 @@ def samples_figure(images, labels, class_names: Sequence[str], title: str, n: in
     s = tiles.shape[1]
     grid_w, grid_h = _grid_figsize(rows, cols, 1.0, 1.0)
     fig = Figure(figsize=(grid_w + 5.5, max(grid_h, 5.0)), dpi=DPI, layout="constrained")
-    fig.suptitle(title)
+    fig.suptitle(title, **PLAIN)
     grid_ax, big_ax = fig.subplots(1, 2, width_ratios=[grid_w, 5.5])
     _draw_grid(grid_ax, tiles[:k], [names[i] for i in idx[:k]], vrange, s + GAP)
     grid_ax.set_title(f"first {k} images")
     big = big_ax.imshow(tiles[0], vmin=vrange[0], vmax=vrange[1], interpolation="nearest")
     fig.colorbar(big, ax=big_ax, shrink=0.8, label="pixel value")
-    big_ax.set_title(f"image 0: {names[idx[0]]}")
+    big_ax.set_title(f"image 0: {names[idx[0]]}", **PLAIN)
     return fig
 
 
@@ -230,7 +234,7 @@ def misclassified_figure(
     chosen = wrong[:n]
     if len(chosen) == 0:
         fig = Figure(figsize=(6, 3), dpi=DPI, layout="constrained")
-        fig.suptitle(title)
+        fig.suptitle(title, **PLAIN)
         fig.text(0.5, 0.5, "no misclassified images", ha="center", fontsize=14)
         return fig
     rows, cols = _grid_shape(len(chosen))
@@ -239,7 +243,7 @@ def misclassified_figure(
     cell_w = 3 * s
     width, height = _grid_figsize(rows, cols, 2.2, cell_w / (s + GAP))
     fig = Figure(figsize=(max(width, 6.0), height), dpi=DPI, layout="constrained")
-    fig.suptitle(title)
+    fig.suptitle(title, **PLAIN)
     ax = fig.add_subplot()
     captions = [f"{names[t[i]]} → {names[p[i]]} ({conf[i]:.2f})" for i in chosen]
     _draw_grid(ax, tiles[chosen], captions, _pixel_range(tiles[chosen]), cell_w)
