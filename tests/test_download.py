@@ -68,6 +68,12 @@ def fetch(mirrors, dest, *, name=NAME, size=SIZE, sha256=SHA, log=None, **settin
     )
 
 
+def assert_only_the_file(dest: Path, body: bytes):
+    """`dest` holds `body`, and nothing else (no temporary file) is in its folder."""
+    assert dest.read_bytes() == body
+    assert list(dest.parent.iterdir()) == [dest], "a temporary file was left behind"
+
+
 def assert_nothing_left(dest: Path):
     assert not dest.exists()
     assert list(dest.parent.iterdir()) == [], "a temporary file was left behind"
@@ -114,7 +120,7 @@ def test_download_writes_the_verified_file_and_sends_our_user_agent(mirror, dest
     lines = []
     url = fetch([mirror.url], dest, log=lines)
     assert url == mirror.url + NAME
-    assert dest.read_bytes() == BODY
+    assert_only_the_file(dest, BODY)
     assert list(dest.parent.iterdir()) == [dest]
     [request] = mirror.requests
     assert request.target == f"/{NAME}"
@@ -124,7 +130,7 @@ def test_download_writes_the_verified_file_and_sends_our_user_agent(mirror, dest
 
 def test_a_base_url_without_trailing_slash_and_an_uppercase_pin_work(mirror, dest):
     fetch([mirror.url + "good"], dest, sha256=SHA.upper())
-    assert dest.read_bytes() == BODY
+    assert_only_the_file(dest, BODY)
     assert mirror.requests[0].target == f"/good/{NAME}"
 
 
@@ -141,14 +147,14 @@ def test_file_url_mirror_reads_a_local_folder(tmp_path, dest):
     (folder / NAME).write_bytes(BODY)
     url = fetch([folder.as_uri()], dest)
     assert url == f"{folder.as_uri()}/{NAME}"
-    assert dest.read_bytes() == BODY
+    assert_only_the_file(dest, BODY)
 
 
 def test_http_proxy_is_honoured(mirror, dest, monkeypatch):
     monkeypatch.setenv("HTTP_PROXY", mirror.url)
     url = fetch(["http://mirror.invalid/"], dest)
     assert url == f"http://mirror.invalid/{NAME}"
-    assert dest.read_bytes() == BODY
+    assert_only_the_file(dest, BODY)
     [request] = mirror.requests
     assert request.target == f"http://mirror.invalid/{NAME}"  # the absolute URL: a proxy request
     assert request.headers["User-Agent"] == USER_AGENT
@@ -170,7 +176,7 @@ def test_checksum_mismatch_moves_to_the_next_mirror_at_once(mirror, dest):
     lines = []
     url = fetch([mirror.url, mirror.url + "good/"], dest, log=lines)
     assert url == f"{mirror.url}good/{NAME}"
-    assert dest.read_bytes() == BODY
+    assert_only_the_file(dest, BODY)
     assert len(mirror.requests_for(NAME)) == 1
     found = hashlib.sha256(wrong).hexdigest()
     assert f"SHA-256 mismatch: found {found}, expected {SHA}" in lines[0]
@@ -180,7 +186,7 @@ def test_a_404_moves_to_the_next_mirror_at_once(mirror, dest):
     mirror.script(NAME, 404)
     lines = []
     fetch([mirror.url, mirror.url + "good/"], dest, log=lines)
-    assert dest.read_bytes() == BODY
+    assert_only_the_file(dest, BODY)
     assert len(mirror.requests_for(NAME)) == 1
     assert lines[0] == f"GET {mirror.url}{NAME} (attempt 1/3): HTTP 404 Not Found"
 
@@ -188,7 +194,7 @@ def test_a_404_moves_to_the_next_mirror_at_once(mirror, dest):
 def test_an_unsupported_scheme_is_skipped_with_a_reason(mirror, dest):
     lines = []
     fetch(["ftp://example.org/mnist/", "/data/mnist", mirror.url], dest, log=lines)
-    assert dest.read_bytes() == BODY
+    assert_only_the_file(dest, BODY)
     assert lines[:2] == [
         f"ftp://example.org/mnist/{NAME}: skipped, unsupported URL scheme 'ftp://'; "
         "use https://, http:// or file://",
@@ -203,7 +209,7 @@ def test_server_errors_are_retried_with_doubling_backoff(mirror, dest):
     start = time.monotonic()
     fetch([mirror.url], dest, log=lines, backoff=0.05)
     elapsed = time.monotonic() - start
-    assert dest.read_bytes() == BODY
+    assert_only_the_file(dest, BODY)
     assert len(mirror.requests) == 3
     assert elapsed >= 0.05 + 0.10
     assert lines == [
@@ -217,7 +223,7 @@ def test_a_truncated_body_is_retried(mirror, dest):
     mirror.script(NAME, "truncate")
     lines = []
     fetch([mirror.url], dest, log=lines)
-    assert dest.read_bytes() == BODY
+    assert_only_the_file(dest, BODY)
     assert len(mirror.requests) == 2
     assert f"connection closed after {SIZE // 2} of the {SIZE} bytes announced" in lines[0]
 
@@ -238,7 +244,7 @@ def test_a_mirror_that_hangs_is_abandoned_for_the_next(dest):
         )
     assert time.monotonic() - start < 3
     assert url == f"{mirror.url}good/{NAME}"
-    assert dest.read_bytes() == LONG_BODY
+    assert_only_the_file(dest, LONG_BODY)
     assert lines[0].endswith("timed out: no answer within 0.3 s; retrying in 0.001 s")
     assert lines[1].endswith("timed out: no answer within 0.3 s")
 
@@ -254,7 +260,7 @@ def test_a_body_that_stalls_midway_is_abandoned_and_retried(dest):
             log=lines,
             timeout=0.3,
         )
-    assert dest.read_bytes() == LONG_BODY
+    assert_only_the_file(dest, LONG_BODY)
     assert f"timed out: no answer within 0.3 s after {len(LONG_BODY) // 2} of" in lines[0]
 
 
@@ -325,7 +331,7 @@ def test_memory_stays_flat_while_streaming_a_large_file(dest):
 def test_a_body_without_length_of_the_right_size_is_accepted(mirror, dest):
     mirror.script(NAME, "nolength")
     fetch([mirror.url], dest)
-    assert dest.read_bytes() == BODY
+    assert_only_the_file(dest, BODY)
 
 
 def test_a_missing_local_file_fails_without_retrying(tmp_path, dest):
@@ -396,7 +402,7 @@ def test_a_dripping_mirror_is_abandoned_at_the_deadline_for_the_next(
     url = fetch([mirror.url, mirror.url + "good/"], dest, log=lines, timeout=0.5)
     elapsed = time.monotonic() - start
     assert url == f"{mirror.url}good/{NAME}"
-    assert dest.read_bytes() == BODY
+    assert_only_the_file(dest, BODY)
     assert deadline(0.5) <= elapsed < deadline(0.5) + 1.5
     assert len(mirror.requests_for(NAME)) == 1, "a mirror too slow once is not tried again"
     assert lines[0].startswith(
@@ -427,7 +433,7 @@ def test_a_steady_download_may_take_longer_than_the_timeout(dest):
         start = time.monotonic()
         fetch([server.url], dest, log=lines, timeout=0.2, **LONG)
     assert 0.4 < time.monotonic() - start < deadline(0.2, len(LONG_BODY))
-    assert dest.read_bytes() == LONG_BODY
+    assert_only_the_file(dest, LONG_BODY)
     assert lines == [
         f"GET {server.url}{NAME} (attempt 1/3): ok, {len(LONG_BODY)} bytes, SHA-256 verified"
     ]
@@ -467,6 +473,7 @@ def test_a_device_behind_a_file_mirror_is_refused(tmp_path):
     ) as caught:
         fetch(["file:///dev"], dest, name="null")
     assert "  - file:///dev/null: cannot read the local file" in str(caught.value)
+    assert WHAT_TO_DO in str(caught.value)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -487,7 +494,7 @@ def test_429_with_retry_after_waits_as_long_as_asked(mirror, dest):
     start = time.monotonic()
     fetch([mirror.url], dest, log=lines)
     assert time.monotonic() - start >= 1
-    assert dest.read_bytes() == BODY
+    assert_only_the_file(dest, BODY)
     assert lines[0] == (
         f"GET {mirror.url}{NAME} (attempt 1/3): HTTP 429 Too Many Requests, Retry-After: 1; "
         "retrying in 1 s"
@@ -500,7 +507,7 @@ def test_a_retry_after_longer_than_the_deadline_is_capped_by_it(mirror, dest):
     start = time.monotonic()
     fetch([mirror.url], dest, log=lines, timeout=0.3)
     assert time.monotonic() - start < 2 * deadline(0.3) + 1
-    assert dest.read_bytes() == BODY
+    assert_only_the_file(dest, BODY)
     assert lines[0] == (
         f"GET {mirror.url}{NAME} (attempt 1/3): HTTP 503 Service Unavailable, Retry-After: 86400 "
         f"(capped by the attempt's deadline); retrying in {deadline(0.3):g} s"
@@ -526,7 +533,7 @@ def test_huge_and_infinite_settings_do_not_overflow(mirror, dest):
     assert time.monotonic() - start < deadline(0.3) + 1
     dest.unlink()
     fetch([mirror.url], dest, timeout=float("inf"), backoff=float("inf"))
-    assert dest.read_bytes() == BODY
+    assert_only_the_file(dest, BODY)
 
 
 # --- redirects ----------------------------------------------------------------------------------
@@ -535,7 +542,7 @@ def test_huge_and_infinite_settings_do_not_overflow(mirror, dest):
 def test_a_redirect_to_http_is_followed_with_our_user_agent(mirror, dest):
     mirror.script(NAME, f"redirect:/good/{NAME}")
     assert fetch([mirror.url], dest) == mirror.url + NAME
-    assert dest.read_bytes() == BODY
+    assert_only_the_file(dest, BODY)
     [redirected] = mirror.requests_for(f"good/{NAME}")
     assert redirected.headers["User-Agent"] == USER_AGENT
 
