@@ -6,14 +6,19 @@
         mirror.requests  # what arrived: target as sent (an absolute URL through a proxy), headers
 
 Behaviours, each used for one request of its path:
-  "ok"            the file (404 if there is none)
-  N or "N"        status N with a one-line text body
-  "html"          status 200 with an HTML error page instead of the file
-  "truncate"      the file's full Content-Length, half the body, then the connection closes
-  "hang[:S]"      wait S seconds (default 5) before answering normally
-  "stall[:S]"     headers and half the body, then wait S seconds (default 5) and close
-  "nolength"      the file without Content-Length, ended by closing the connection
-  "endless"       200 without Content-Length, the file's bytes repeated up to ENDLESS_CAP bytes
+  "ok"                the file (404 if there is none)
+  N or "N"            status N with a one-line text body
+  "html"              status 200 with an HTML error page instead of the file
+  "truncate"          the file's full Content-Length, half the body, then the connection closes
+  "hang[:S]"          wait S seconds (default 5) before answering normally
+  "stall[:S]"         headers and half the body, then wait S seconds (default 5) and close
+  "nolength"          the file without Content-Length, ended by closing the connection
+  "endless"           200 without Content-Length, the file's bytes repeated up to ENDLESS_CAP bytes
+  "drip[:S[:N]]"      headers, then the body N bytes (default 1) every S seconds (default 0.4)
+  "drip-headers[:S]"  the status line and headers one byte every S seconds (default 0.4), then
+                      the file
+  "[N ]retry-after:V" status N (default 503) with the header Retry-After: V (seconds or a date)
+  "redirect:URL"      302 Found to URL (absolute, or relative to the request)
 Waits end early when the mirror closes, so a hanging handler never delays a test's teardown.
 """
 
@@ -32,10 +37,12 @@ HTML_PAGE = (
     b"<body><h1>Service Unavailable</h1><p>Please try again later.</p></body></html>\n"
 )
 DEFAULT_WAIT = 5.0
+DEFAULT_DRIP = 0.4
 MAX_WAIT = 60.0
 ENDLESS_CAP = 1 << 28
 WRITE_CHUNK = 1 << 16
 NAMED = ("ok", "html", "truncate", "hang", "stall", "nolength", "endless")
+TIMED = ("hang", "stall", "drip", "drip-headers")  # take an optional ":seconds"
 
 
 @dataclass
@@ -136,14 +143,30 @@ def _check_behaviour(behaviour: str | int) -> str:
     name, _, seconds = text.partition(":")
     if text.isdigit() and 100 <= int(text) <= 599:
         return text
-    if name in ("hang", "stall") and (not seconds or _is_number(seconds)):
+    seconds, _, piece = seconds.partition(":") if name == "drip" else (seconds, "", "")
+    if name in TIMED and (not seconds or _is_number(seconds)) and (not piece or piece.isdigit()):
         return text
     if name in NAMED and not seconds:
         return text
+    if name == "redirect" and seconds:
+        return text
+    status, _, retry_after = _retry_after(text)
+    if 100 <= status <= 599 and retry_after:
+        return text
     raise ValueError(
         f"LoopbackMirror.script: unknown behaviour {behaviour!r}; expected a status 100-599, "
-        f"'hang[:seconds]', 'stall[:seconds]' or one of {', '.join(NAMED)}"
+        "'[status ]retry-after:value', 'redirect:url', "
+        f"{', '.join(f'{t}[:seconds]' for t in TIMED)} or one of {', '.join(NAMED)}"
     )
+
+
+def _retry_after(text: str) -> tuple[int, str, str]:
+    """ "429 retry-after:5" -> (429, "retry-after", "5"); the status defaults to 503."""
+    status, _, rest = text.partition(" ") if text[:3].isdigit() else ("503", "", text)
+    name, _, value = rest.partition(":")
+    if not status.isdigit() or name != "retry-after":
+        return 0, name, ""
+    return int(status), name, value.strip()
 
 
 def _is_number(text: str) -> bool:
@@ -183,8 +206,18 @@ class _Handler(BaseHTTPRequestHandler):
             record.done.set()
 
     def _serve(self, mirror: LoopbackMirror, record: Request, key: str | None) -> None:
-        name, _, seconds = record.behaviour.partition(":")
-        wait = min(float(seconds or DEFAULT_WAIT), MAX_WAIT)
+        name, _, argument = record.behaviour.partition(":")
+        if name == "redirect":
+            self._send(record, HTTPStatus.FOUND, b"", headers={"Location": argument})
+            return
+        status, _, retry_after = _retry_after(record.behaviour)
+        if retry_after:
+            body = f"{status} Come back later\n".encode()
+            self._send(record, HTTPStatus(status), body, headers={"Retry-After": retry_after})
+            return
+        default = DEFAULT_DRIP if name.startswith("drip") else DEFAULT_WAIT
+        argument, _, piece = argument.partition(":")
+        wait = min(float(argument or default), MAX_WAIT)
         if name.isdigit():
             status = HTTPStatus(int(name))
             self._send(record, status, f"{status.value} {status.phrase}\n".encode(), "text/plain")
@@ -206,6 +239,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(record, HTTPStatus.OK, body, length=None)
         elif name == "endless":
             self._send_chunks(record, HTTPStatus.OK, _repeat(body or b"\0", ENDLESS_CAP), None)
+        elif name == "drip":
+            chunks = _drip(body, wait, mirror._closing, int(piece or 1))
+            self._send_chunks(record, HTTPStatus.OK, chunks, len(body))
+        elif name == "drip-headers":
+            self._drip_headers(record, body, wait, mirror._closing)
         else:
             self._send(record, HTTPStatus.OK, body)
 
@@ -218,12 +256,13 @@ class _Handler(BaseHTTPRequestHandler):
         *,
         length: int | None = -1,
         cut: int | None = None,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         """Send `body` up to `cut`; Content-Length `length`: len(body) if -1, none if None."""
         data = memoryview(body)[:cut]
         chunks = (data[i : i + WRITE_CHUNK] for i in range(0, len(data), WRITE_CHUNK))
         self._send_chunks(
-            record, status, chunks, len(body) if length == -1 else length, content_type
+            record, status, chunks, len(body) if length == -1 else length, content_type, headers
         )
 
     def _send_chunks(
@@ -233,18 +272,46 @@ class _Handler(BaseHTTPRequestHandler):
         chunks: Iterator[bytes | memoryview],
         length: int | None,
         content_type: str = "application/octet-stream",
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             if length is not None:
                 self.send_header("Content-Length", str(length))
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
             self.end_headers()
             for chunk in chunks:
                 self.wfile.write(chunk)
                 record.sent += len(chunk)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def _drip_headers(
+        self, record: Request, body: bytes, wait: float, closing: threading.Event
+    ) -> None:
+        head = (
+            f"{self.protocol_version} 200 OK\r\nContent-Type: application/octet-stream\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        try:
+            for byte in _drip(head, wait, closing):
+                self.wfile.write(byte)
+            if not closing.is_set():
+                self.wfile.write(body)
+                record.sent += len(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
+
+
+def _drip(data: bytes, wait: float, closing: threading.Event, piece: int = 1) -> Iterator[bytes]:
+    """`data` `piece` bytes at a time, `wait` seconds apart; stops when the mirror closes."""
+    for i in range(0, len(data), piece):
+        if i and closing.wait(wait):
+            return
+        yield data[i : i + piece]
 
 
 def _repeat(body: bytes, total: int) -> Iterator[bytes]:
