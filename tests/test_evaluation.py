@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+import re
+import shutil
 from types import SimpleNamespace
 
 import numpy as np
@@ -10,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mnist_pipeline.evaluation import evaluate, take_rows, write_report
-from mnist_pipeline.inference import PREDICTION_SCHEMA
+from mnist_pipeline.inference import PREDICTION_SCHEMA, PredictionError
 
 from idxgen import random_split, write_pixel_table
 
@@ -70,3 +72,81 @@ def test_the_report_records_where_the_numbers_came_from(data, tmp_path):
         "weights_sha256": hashlib.sha256(b"weights").hexdigest(),
     }
     assert sorted(p.name for p in (tmp_path / "report").iterdir()) == sorted(names)
+
+
+def test_evaluation_reads_the_predictions_in_batches(data, monkeypatch):
+    """Scores and pictures come out the same when the predictions are read 64 rows at a time."""
+    folder, images, labels, predicted = data
+    whole = evaluate(folder / "p.parquet", folder / "t.parquet", [str(i) for i in range(10)])
+    monkeypatch.setattr("mnist_pipeline.inference.READ_ROWS", 64)
+    batched = evaluate(folder / "p.parquet", folder / "t.parquet", [str(i) for i in range(10)])
+    np.testing.assert_array_equal(batched.confusion, whole.confusion)
+    np.testing.assert_array_equal(batched.wrong_images, images[[3, 70, 71, 499]])
+    np.testing.assert_array_equal(batched.sample_labels, labels[:25])
+
+
+def broken(folder, tmp_path, edit):
+    """A copy of the predictions with `edit` applied to its table (or its bytes)."""
+    path = tmp_path / "p.parquet"
+    shutil.copy(folder / "p.parquet", path)
+    if isinstance(edit, slice):
+        path.write_bytes(path.read_bytes()[edit])
+    else:
+        pq.write_table(edit(pq.read_table(path)), path)
+    return path
+
+
+def with_target(t, rows, values):
+    target = t["target"].to_numpy().copy()
+    target[rows] = values
+    return t.set_column(1, "target", pa.array(target))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda t: t.slice(0, ROWS - 1), "499 rows, expected 500 (the predictions: rows 0..499"),
+        (lambda t: t.slice(0, 0), "0 rows, expected 500"),
+        (lambda t: pa.concat_tables([t, t.slice(0, 3)]), "503 rows, expected 500"),
+        (
+            lambda t: t.take(np.r_[0:100, 101, 100, 102:ROWS]),
+            "the row for table row 100 has index 101: rows are missing, repeated or out of order",
+        ),
+        (
+            lambda t: pa.concat_tables([t.slice(0, 10), t.slice(11), t.slice(0, 1)]),
+            "the row for table row 10 has index 11",
+        ),
+        (
+            lambda t: with_target(t, [250], 10),
+            "row 250 has target 10, but row 250 of",
+        ),
+        (lambda t: t.drop_columns(["prob9"]), "expected prediction columns"),
+        (slice(0, -20), "not a readable Parquet file"),
+        (slice(0, 0), "not a readable Parquet file"),
+    ],
+)
+def test_predictions_that_are_not_exactly_the_tables_rows_are_refused(
+    data, tmp_path, edit, message
+):
+    folder, *_ = data
+    path = broken(folder, tmp_path, edit)
+    pattern = re.escape(f"{path}: {message}") + r".*Delete it and rerun, so it is made again\."
+    with pytest.raises(PredictionError, match=pattern):
+        evaluate(path, folder / "t.parquet", [str(i) for i in range(10)])
+
+
+def test_predictions_of_another_table_are_refused(data, tmp_path):
+    """Same row count, but other targets: the predictions of another split or dataset."""
+    folder, _, labels, _ = data
+    other_images, other_labels = random_split(ROWS, seed=12)
+    other = write_pixel_table(tmp_path / "other.parquet", other_images, other_labels)
+    first = int(np.flatnonzero(other_labels != labels)[0])
+    pattern = (
+        re.escape(
+            f"{folder / 'p.parquet'}: row {first} has target {labels[first]}, but row {first} of "
+            f"{other} has target {other_labels[first]} ("
+        )
+        + r"\d+ of rows 0\.\.499 differ\): these are not predictions of this table\."
+    )
+    with pytest.raises(PredictionError, match=pattern):
+        evaluate(folder / "p.parquet", other, [str(i) for i in range(10)])

@@ -1,7 +1,9 @@
 """Strict IDX parsing: round trips on generated archives, and every way an archive can be wrong."""
 
+import hashlib
 import re
 import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +12,9 @@ import pytest
 from mnist_pipeline.idx import (
     IdxFormatError,
     iter_image_chunks,
+    iter_label_chunks,
     read_image_header,
+    read_label_count,
     read_labels,
 )
 
@@ -50,10 +54,23 @@ def test_images_round_trip_in_chunks(tmp_path, split, chunk_rows):
 
 
 def test_rows_and_cols_are_read_in_order(tmp_path):
-    images = np.arange(2 * 5 * 3, dtype=np.uint8).reshape(2, 5, 3)
+    images = (np.arange(2 * 28 * 28) % 251).astype(np.uint8).reshape(2, 28, 28)
     path = write(tmp_path / "i.gz", gz(idx_images(images)))
-    assert read_image_header(path) == (2, 5, 3)
-    np.testing.assert_array_equal(read_images(path), [list(range(15)), list(range(15, 30))])
+    assert read_image_header(path) == (2, 28, 28)
+    flat = read_images(path)
+    assert flat[0, 28 * 3 + 5] == images[0, 3, 5] and flat[1, 783] == images[1, 27, 27]
+    np.testing.assert_array_equal(flat, (np.arange(2 * 784) % 251).reshape(2, 784))
+
+
+@pytest.mark.parametrize(("rows", "cols"), [(16, 49), (1, 784), (56, 14), (28, 27), (0, 0)])
+def test_images_other_than_28x28_are_refused(tmp_path, rows, cols):
+    images = np.zeros((3, rows, cols), np.uint8)
+    path = write(tmp_path / "i.gz", gz(idx_images(images)))
+    pattern = named(path, rf"images of {rows}x{cols} pixels, expected 28x28 .*not an MNIST-family")
+    with pytest.raises(IdxFormatError, match=pattern):
+        read_image_header(path)
+    with pytest.raises(IdxFormatError, match=pattern):
+        read_images(path)
 
 
 def test_empty_archives(tmp_path):
@@ -69,6 +86,42 @@ def test_labels_round_trip(tmp_path, split):
     got = read_labels(path)
     assert got.dtype == np.uint8
     np.testing.assert_array_equal(got, labels)
+    assert read_label_count(path) == 23
+    chunks = list(iter_label_chunks(path, 10, count=23))
+    assert [len(c) for c in chunks] == [10, 10, 3]
+    np.testing.assert_array_equal(np.concatenate(chunks), labels)
+
+
+class Counted:
+    """A digest that counts the bytes it is fed (how far into the file a reader went)."""
+
+    def __init__(self):
+        self.bytes = 0
+        self.sha = hashlib.sha256()
+
+    def update(self, data):
+        self.bytes += len(data)
+        self.sha.update(data)
+
+    def hexdigest(self):
+        return self.sha.hexdigest()
+
+
+@pytest.mark.parametrize("padding", [b"", b"\0" * 100_000])
+def test_digest_covers_every_byte_of_the_file_in_one_pass(tmp_path, split, padding):
+    images, labels = split
+    # gzip allows zero padding after the stream: it is part of the file, so of its hash.
+    image_path = write(tmp_path / "i.gz", gz(idx_images(images)) + padding)
+    label_path = write(tmp_path / "l.gz", gz(idx_labels(labels)) + padding)
+    digest = Counted()
+    chunks = list(iter_image_chunks(image_path, 5, digest=digest))
+    np.testing.assert_array_equal(np.concatenate(chunks), images.reshape(23, 784))
+    assert digest.bytes == image_path.stat().st_size
+    assert digest.hexdigest() == hashlib.sha256(image_path.read_bytes()).hexdigest()
+    digest = Counted()
+    np.testing.assert_array_equal(read_labels(label_path, digest=digest), labels)
+    assert digest.bytes == label_path.stat().st_size
+    assert digest.hexdigest() == hashlib.sha256(label_path.read_bytes()).hexdigest()
 
 
 def test_header_is_read_without_the_payload(tmp_path):
@@ -88,6 +141,8 @@ def test_chunks_stream_before_the_end_is_read(tmp_path, split):
 def test_chunk_rows_must_be_positive(tmp_path):
     with pytest.raises(ValueError, match="chunk_rows must be a positive integer, got 0"):
         iter_image_chunks(tmp_path / "never-opened.gz", 0)
+    with pytest.raises(ValueError, match="chunk_rows must be a positive integer, got 0"):
+        iter_label_chunks(tmp_path / "never-opened.gz", 0)
 
 
 @pytest.mark.parametrize(
@@ -126,8 +181,8 @@ def test_truncated_image_payload(tmp_path, split):
     path = write(tmp_path / "i.gz", gz(data))
     read = len(data) - 16
     pattern = (
-        rf"truncated payload: the header promises 23 images of 28x28 \({23 * 784} bytes\), "
-        rf"but the data ends after {read} bytes \(in image 22\)"
+        rf"truncated payload: the header promises 23 images of 28x28 \({23 * 784:,} bytes\), "
+        rf"but the data ends after {read:,} bytes \(in image 22\)\. Delete it and rerun"
     )
     chunks = []
     with pytest.raises(IdxFormatError, match=named(path, pattern)):
@@ -138,7 +193,7 @@ def test_truncated_image_payload(tmp_path, split):
 
 def test_truncated_label_payload(tmp_path, split):
     path = write(tmp_path / "l.gz", gz(idx_labels(split[1])[:-3]))
-    pattern = r"truncated payload: the header promises 23 labels, but the data ends after 20"
+    pattern = r"truncated payload: the header promises 23 labels, but the data ends after 20\. Del"
     with pytest.raises(IdxFormatError, match=named(path, pattern)):
         read_labels(path)
 
@@ -147,7 +202,10 @@ def test_trailing_bytes_after_images(tmp_path, split):
     images, _ = split
     path = write(tmp_path / "i.gz", gz(idx_images(images) + b"\x00" * 5))
     chunks = []
-    pattern = r"5 unexpected bytes after the payload; the header promises 23 images of 28x28"
+    pattern = (
+        r"more bytes than the header promises: it promises 23 images of 28x28 \(18,032 bytes\), "
+        r"and 5 unexpected bytes follow the payload\. .*Delete it and rerun"
+    )
     with pytest.raises(IdxFormatError, match=named(path, pattern)):
         chunks.extend(iter_image_chunks(path, 10))
     # Detected after the last chunk: all images were yielded first.
@@ -156,9 +214,75 @@ def test_trailing_bytes_after_images(tmp_path, split):
 
 def test_trailing_bytes_after_labels(tmp_path, split):
     path = write(tmp_path / "l.gz", gz(idx_labels(split[1]) + b"\x07"))
-    pattern = r"1 unexpected bytes after the payload; the header promises 23 labels \(23 bytes\)"
+    pattern = r"more bytes than the header promises: it promises 23 labels \(23 bytes\), and 1 "
     with pytest.raises(IdxFormatError, match=named(path, pattern)):
         read_labels(path)
+
+
+def bomb(payload: bytes, gib: int) -> bytes:
+    """`payload` gzipped, then `gib` GiB of zeros in further gzip members (~1 MB per GiB)."""
+    return gz(payload) + gz(bytes(1 << 20)) * (1024 * gib)
+
+
+def test_gigabytes_after_the_labels_are_refused_without_reading_them(tmp_path, split):
+    path = write(tmp_path / "l.gz", bomb(idx_labels(split[1]), gib=2))
+    digest = Counted()
+    pattern = r"it promises 23 labels \(23 bytes\), and more than 1,048,576 unexpected bytes"
+    tracemalloc.start()
+    try:
+        with pytest.raises(IdxFormatError, match=named(path, pattern)):
+            read_labels(path, digest=digest)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+    # It stopped a few MiB into the 2 GiB of zeros (each MiB is a ~1 KB member of the file).
+    assert digest.bytes < len(gz(idx_labels(split[1]))) + 32 * 1024
+
+
+def test_gigabytes_after_the_images_are_refused_without_reading_them(tmp_path, split):
+    path = write(tmp_path / "i.gz", bomb(idx_images(split[0]), gib=2))
+    digest = Counted()
+    with pytest.raises(IdxFormatError, match=named(path, "and more than 1,048,576 unexpected")):
+        read_images(path)
+    with pytest.raises(IdxFormatError):
+        list(iter_image_chunks(path, 100, digest=digest))
+    assert digest.bytes < len(gz(idx_images(split[0]))) + 32 * 1024
+
+
+def test_a_label_count_of_four_billion_allocates_nothing_for_it(tmp_path, split):
+    data = struct.pack(">II", 2049, 2**32 - 1) + split[1].tobytes()
+    path = write(tmp_path / "l.gz", gz(data))
+    assert read_label_count(path) == 2**32 - 1
+    tracemalloc.start()
+    try:
+        with pytest.raises(IdxFormatError, match=named(path, "promises 4,294,967,295 labels, bu")):
+            read_labels(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
+
+
+def test_labels_whose_count_is_not_the_expected_one_are_refused_before_reading(tmp_path, split):
+    data = struct.pack(">II", 2049, 2**32 - 1) + split[1].tobytes()
+    path = write(tmp_path / "l.gz", gz(data))
+    pattern = r"the header promises 4,294,967,295 labels, expected 23 \(one per image\)"
+    tracemalloc.start()
+    try:
+        with pytest.raises(IdxFormatError, match=named(path, pattern)):
+            next(iter_label_chunks(path, 2**32, count=23))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_an_image_count_of_four_billion_reads_in_chunks(tmp_path, split):
+    data = struct.pack(">IIII", 2051, 2**32 - 1, 28, 28) + split[0].tobytes()
+    path = write(tmp_path / "i.gz", gz(data))
+    with pytest.raises(IdxFormatError, match=named(path, "truncated payload.*in image 23")):
+        read_images(path, chunk_rows=1000)
 
 
 @pytest.mark.parametrize("keep", [0, 3, 10, 15])
@@ -216,6 +340,8 @@ def test_label_out_of_range(tmp_path, split):
     labels = split[1].copy()
     labels[[4, 9]] = [10, 255]
     path = write(tmp_path / "l.gz", gz(idx_labels(labels)))
-    pattern = r"the label at index 4 is 10, expected a class in 0\.\.9 \(2 labels out of range\)"
-    with pytest.raises(IdxFormatError, match=named(path, pattern)):
+    pattern = r"the label at index 4 is 10, expected a class in 0\.\.9 \(2 out of range among"
+    with pytest.raises(IdxFormatError, match=named(path, pattern + r" labels 0\.\.22\)")):
         read_labels(path)
+    with pytest.raises(IdxFormatError, match=named(path, pattern + r" labels 0\.\.9\)")):
+        list(iter_label_chunks(path, 10))

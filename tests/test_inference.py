@@ -1,5 +1,8 @@
 """Batched inference: shards and batch sizes change how the work is cut, never the predictions."""
 
+import functools
+import re
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -9,6 +12,8 @@ import pytest
 from mnist_pipeline import inference
 from mnist_pipeline.inference import (
     PREDICTION_SCHEMA,
+    PredictionError,
+    checked_predictions,
     gather_predictions,
     parse_shard,
     predict_batches,
@@ -16,6 +21,7 @@ from mnist_pipeline.inference import (
     shard_rows,
 )
 from mnist_pipeline.network import SHAPES
+from mnist_pipeline.progress import Progress
 
 from idxgen import random_split, write_pixel_table
 
@@ -39,12 +45,11 @@ def predictions(table, weights, batch_rows):
     return pa.Table.from_batches(list(predict_batches(table, weights, batch_rows))).to_pandas()
 
 
-@pytest.mark.parametrize("batch_rows", [1, 100, 10_000])
-def test_predictions_do_not_depend_on_batch_size(table, weights, batch_rows):
+@pytest.mark.parametrize("batch_rows", [1, 7, 100, 1000, 10_000])
+def test_predictions_do_not_depend_on_batch_size_bit_for_bit(table, weights, batch_rows):
     reference = predictions(table, weights, 333)
     result = predictions(table, weights, batch_rows)
-    pd.testing.assert_frame_equal(result.iloc[:, :3], reference.iloc[:, :3])
-    np.testing.assert_allclose(result.iloc[:, 3:], reference.iloc[:, 3:], atol=1e-6)
+    pd.testing.assert_frame_equal(result, reference, check_exact=True)
     np.testing.assert_array_equal(result["index"], np.arange(ROWS))
 
 
@@ -56,20 +61,24 @@ def test_probabilities_are_a_distribution_and_predicted_is_their_argmax(table, w
     np.testing.assert_array_equal(result["predicted"], probs.argmax(axis=1))
 
 
-@pytest.mark.parametrize("shards", [1, 3, 7])
-def test_shards_gather_into_the_same_files_as_one_job(table, weights, tmp_path, shards):
-    parts = []
-    for shard in range(shards):
-        parts.append(tmp_path / f"{shard + 1}-of-{shards}.parquet")
-        predict_shard(table, weights, 100, shard, shards, parts[-1])
-    rows = gather_predictions(parts, tmp_path / "all.parquet", tmp_path / "all.csv")
+def predict_parts(folder, table, weights, shards, batch_rows=100):
+    parts = [folder / f"{shard + 1}-of-{shards}.parquet" for shard in range(shards)]
+    for shard, part in enumerate(parts):
+        predict_shard(table, weights, batch_rows, shard, shards, part)
+    return parts
+
+
+@pytest.mark.parametrize(("shards", "batch_rows"), [(1, 1000), (3, 7), (7, 100), (2, 1)])
+def test_shards_gather_into_the_same_files_as_one_job(table, weights, tmp_path, shards, batch_rows):
+    parts = predict_parts(tmp_path, table, weights, shards, batch_rows)
+    rows = gather_predictions(parts, table, tmp_path / "all.parquet", tmp_path / "all.csv")
     assert rows == ROWS
-    gathered = pd.read_parquet(tmp_path / "all.parquet")
-    reference = predictions(table, weights, 100)
-    pd.testing.assert_frame_equal(gathered, reference)
+    gathered = pq.read_table(tmp_path / "all.parquet")
+    reference = pa.Table.from_batches(list(predict_batches(table, weights, 100)))
+    assert gathered.equals(reference)  # bit for bit, whatever the shards and batch size
     from_csv = pd.read_csv(tmp_path / "all.csv")
     assert list(from_csv.columns) == PREDICTION_SCHEMA.names
-    np.testing.assert_allclose(from_csv.to_numpy(), reference.to_numpy(), atol=1e-6)
+    np.testing.assert_allclose(from_csv.to_numpy(), reference.to_pandas().to_numpy(), atol=1e-6)
 
 
 @pytest.mark.parametrize(("total", "shards"), [(10, 3), (3, 5), (0, 2), (10_000, 4)])
@@ -86,19 +95,140 @@ def test_scatter_items_parse():
             parse_shard(bad)
 
 
-def test_gathering_shards_out_of_order_fails_and_keeps_nothing(table, weights, tmp_path):
-    parts = [tmp_path / "1.parquet", tmp_path / "2.parquet"]
-    for shard, part in enumerate(parts):
-        predict_shard(table, weights, 100, shard, 2, part)
-    with pytest.raises(ValueError, match="expected its first index to be 0"):
-        gather_predictions(parts[::-1], tmp_path / "all.parquet", tmp_path / "all.csv")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["1.parquet", "2.parquet"]
+def rewrite(path, edit):
+    """Replace a predictions file by `edit` of its own table (as pyarrow would write it)."""
+    pq.write_table(edit(pq.read_table(path)), path)
+
+
+def gather_fails(parts, table, folder, pattern):
+    """Gathering raises PredictionError matching `pattern`; nothing is written beside the shards."""
+    before = sorted(p.name for p in folder.iterdir())
+    with pytest.raises(PredictionError, match=pattern):
+        gather_predictions(parts, table, folder / "all.parquet", folder / "all.csv")
+    assert sorted(p.name for p in folder.iterdir()) == before
+
+
+REMAKE = re.escape("Delete it and rerun, so it is made again.")
+
+
+def test_a_shard_missing_its_tail_is_named(table, weights, tmp_path):
+    parts = predict_parts(tmp_path, table, weights, 3)  # 333, 333, 334 rows
+    rewrite(parts[1], lambda t: t.slice(0, 300))
+    pattern = re.escape(
+        f"{parts[1]}: 300 rows, expected 333 (shard 2-of-3: rows 333..665 of {table}, "
+        "a table of 1,000 rows). "
+    )
+    gather_fails(parts, table, tmp_path, pattern + REMAKE)
+
+
+def test_a_shard_with_extra_rows_is_named(table, weights, tmp_path):
+    parts = predict_parts(tmp_path, table, weights, 2)
+    rewrite(parts[0], lambda t: pa.concat_tables([t, t.slice(0, 1)]))
+    gather_fails(parts, table, tmp_path, re.escape(f"{parts[0]}: 501 rows, expected 500 (shard 1-"))
+
+
+def test_shards_gathered_out_of_order_are_refused(table, weights, tmp_path):
+    parts = predict_parts(tmp_path, table, weights, 2)  # 500 rows each: the counts match
+    pattern = re.escape(f"{parts[1]}: the row for table row 0 has index 500: rows are missing")
+    gather_fails(parts[::-1], table, tmp_path, pattern)
+
+
+def test_a_shard_whose_rows_are_out_of_order_is_refused(table, weights, tmp_path):
+    parts = predict_parts(tmp_path, table, weights, 2)
+    order = np.r_[0:10, 11, 10, 12:500]
+    rewrite(parts[1], lambda t: t.take(order))
+    pattern = re.escape(f"{parts[1]}: the row for table row 510 has index 511: rows are missing")
+    gather_fails(parts, table, tmp_path, pattern + ".*" + REMAKE)
+
+
+def test_a_shard_of_another_tables_predictions_is_refused(table, weights, tmp_path):
+    parts = predict_parts(tmp_path, table, weights, 2)
+    targets = pq.read_table(parts[0])["target"].to_numpy()
+    changed = targets.copy()
+    changed[[40, 41, 300]] = (targets[[40, 41, 300]] + 1) % 10
+    rewrite(parts[0], lambda t: t.set_column(1, "target", pa.array(changed)))
+    pattern = re.escape(
+        f"{parts[0]}: row 40 has target {changed[40]}, but row 40 of {table} has target "
+        f"{targets[40]} (3 of rows 0..499 differ): these are not predictions of this table."
+    )
+    gather_fails(parts, table, tmp_path, pattern)
+
+
+def test_a_shard_predicting_no_class_is_refused(table, weights, tmp_path):
+    parts = predict_parts(tmp_path, table, weights, 2)
+    predicted = pq.read_table(parts[1])["predicted"].to_numpy().copy()
+    predicted[7] = 10
+    rewrite(parts[1], lambda t: t.set_column(2, "predicted", pa.array(predicted)))
+    pattern = re.escape(f"{parts[1]}: row 507 predicts class 10, expected a class in 0..9.")
+    gather_fails(parts, table, tmp_path, pattern)
+
+
+@pytest.mark.parametrize("keep", [0, 100, -100])
+def test_a_truncated_shard_file_is_refused(table, weights, tmp_path, keep):
+    parts = predict_parts(tmp_path, table, weights, 2)
+    data = parts[1].read_bytes()
+    parts[1].write_bytes(data[:keep] if keep >= 0 else data[:keep])
+    pattern = re.escape(f"{parts[1]}: not a readable Parquet file (") + ".*" + REMAKE
+    gather_fails(parts, table, tmp_path, pattern)
+
+
+def test_a_shard_with_a_damaged_page_is_refused(table, weights, tmp_path):
+    parts = predict_parts(tmp_path, table, weights, 2)
+    data = bytearray(parts[0].read_bytes())
+    data[200:400] = bytes(200)  # inside the first column chunk, the footer intact
+    parts[0].write_bytes(bytes(data))
+    pattern = re.escape(f"{parts[0]}: damaged (") + r".*\)\. " + REMAKE
+    gather_fails(parts, table, tmp_path, pattern)
 
 
 def test_gathering_a_file_that_is_not_a_prediction_shard_fails(table, tmp_path):
-    with pytest.raises(ValueError, match="expected prediction columns"):
-        gather_predictions([table], tmp_path / "all.parquet", tmp_path / "all.csv")
+    with pytest.raises(PredictionError, match=r"expected prediction columns .*" + REMAKE):
+        gather_predictions([table], table, tmp_path / "all.parquet", tmp_path / "all.csv")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_checked_predictions_of_a_range(table, weights, tmp_path):
+    part = tmp_path / "p.parquet"
+    predict_shard(table, weights, 64, 1, 3, part)  # rows 333..665
+    got = pa.Table.from_batches(list(checked_predictions(part, table, 333, 666)))
+    assert got.equals(pq.read_table(part))
+    with pytest.raises(PredictionError, match=r"333 rows, expected 334 \(the predictions: rows 0"):
+        list(checked_predictions(part, table, 0, 334))
+
+
+class SteppingClock:
+    """A fake clock that moves `step` seconds each time it is read."""
+
+    def __init__(self, step):
+        self.now, self.step = 0.0, step
+
+    def __call__(self):
+        self.now += self.step
+        return self.now
+
+
+@pytest.mark.parametrize("step", [1.0, 0.01])
+def test_prediction_and_gathering_report_progress_only_when_long(
+    table, weights, tmp_path, monkeypatch, step
+):
+    """10 batches of 100 rows, the clock moving `step` s per batch: 10 s of work gives a line
+    every 5 s (2, not one per batch); 0.1 s gives none."""
+    clock = SteppingClock(step)
+    monkeypatch.setattr(inference, "Progress", functools.partial(Progress, clock=clock))
+    logged: list[str] = []
+    part = tmp_path / "1-of-1.parquet"
+    predict_shard(table, weights, 100, 0, 1, part, log=logged.append)
+    expected = [
+        f"{part}: 500 of 1,000 rows (50%), 100 rows/s",
+        f"{part}: 1,000 of 1,000 rows (100%), 100 rows/s",
+    ]
+    assert logged == (expected if step == 1.0 else [])
+    monkeypatch.setattr(inference, "READ_ROWS", 100)  # gathering reads back 10 batches, too
+    logged.clear()
+    gathered = tmp_path / "a.parquet"
+    gather_predictions([part], table, gathered, tmp_path / "a.csv", log=logged.append)
+    assert logged == [line.replace(str(part), str(gathered)) for line in expected[: len(logged)]]
+    assert len(logged) == (2 if step == 1.0 else 0)
 
 
 @pytest.mark.parametrize("batch_rows", [1, 7, 300])

@@ -103,7 +103,33 @@ def test_forward_batches_agree_with_single_rows():
     pixels = np.random.default_rng(4).integers(0, 256, (20, 784), dtype=np.uint8)
     whole = forward(weights, pixels)
     rows = np.concatenate([forward(weights, pixels[i : i + 1]) for i in range(20)])
-    np.testing.assert_allclose(whole, rows, rtol=1e-5, atol=1e-7)
+    np.testing.assert_array_equal(whole, rows)
+
+
+ROWS = 1200
+
+
+@pytest.mark.parametrize(
+    ("batch", "offset", "rows"),
+    [(1, 0, 150), (7, 3, ROWS), (99, 0, ROWS), (100, 57, ROWS), (333, 1, ROWS), (1000, 0, ROWS)],
+)
+def test_a_rows_probabilities_do_not_depend_on_its_batch_bit_for_bit(batch, offset, rows):
+    """Cut the first `rows` rows into batches of `batch` after a first batch of `offset` rows:
+    the same float32 bits as all 1200 in one call, whatever position a row has in its batch."""
+    weights = {k: v * np.float32(0.1) for k, v in random_weights(5).items()}
+    pixels = np.random.default_rng(6).integers(0, 256, (ROWS, 784), dtype=np.uint8)
+    whole = forward(weights, pixels)
+    cuts = sorted({0, *range(offset, rows, batch), rows})
+    parts = [forward(weights, pixels[a:b]) for a, b in zip(cuts, cuts[1:], strict=False)]
+    np.testing.assert_array_equal(np.concatenate(parts), whole[:rows])
+    # The tables hand out Fortran-ordered batches; the layout changes no bit either.
+    np.testing.assert_array_equal(
+        forward(weights, np.asfortranarray(pixels[:batch])), whole[:batch]
+    )
+
+
+def test_forward_of_no_rows():
+    assert forward(random_weights(), np.zeros((0, 784), np.uint8)).shape == (0, 10)
 
 
 @pytest.mark.parametrize("shape", [(784,), (3, 28, 28), (3, 783)])

@@ -1,7 +1,11 @@
 """IDX -> Parquet conversion and batch reading, on generated archives and real MNIST if present."""
 
+import functools
 import gzip
+import hashlib
 import re
+import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -9,13 +13,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from mnist_pipeline import tables
 from mnist_pipeline.idx import IdxFormatError
+from mnist_pipeline.progress import Progress
 from mnist_pipeline.tables import (
     PIXEL_COLUMNS,
     TARGET,
+    ChecksumError,
     TableError,
     convert_idx_to_parquet,
     iter_batches,
+    iter_targets,
     num_rows,
     read_arrays,
     read_metadata,
@@ -26,7 +34,7 @@ from project import SHARED_MNIST
 
 ROWS = 37
 GROUP = 8  # chunk_rows: row groups of 8, 8, 8, 8, 5
-META = {"dataset": "mnist", "split": "test", "images_sha256": "ab" * 32, "labels_sha256": "cd"}
+META = {"dataset": "mnist", "split": "test"}
 
 
 def write_pair(folder: Path, images: np.ndarray, labels: np.ndarray, **edits) -> tuple[Path, Path]:
@@ -36,6 +44,14 @@ def write_pair(folder: Path, images: np.ndarray, labels: np.ndarray, **edits) ->
     (folder / "i.gz").write_bytes(gz(raw_images))
     (folder / "l.gz").write_bytes(gz(raw_labels))
     return folder / "i.gz", folder / "l.gz"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def pins_of(images: Path, labels: Path) -> dict[str, str]:
+    return {"images": sha256(images), "labels": sha256(labels)}
 
 
 def assert_nothing_written(dest: Path) -> None:
@@ -51,8 +67,9 @@ def split() -> tuple[np.ndarray, np.ndarray]:
 
 def convert_split(folder: Path, split: tuple[np.ndarray, np.ndarray]) -> Path:
     dest = folder / "out" / "t.parquet"
+    paths = write_pair(folder, *split)
     rows = convert_idx_to_parquet(
-        *write_pair(folder, *split), dest, metadata=META, chunk_rows=GROUP
+        *paths, dest, metadata=META, sha256=pins_of(*paths), chunk_rows=GROUP
     )
     assert rows == ROWS
     return dest
@@ -72,7 +89,14 @@ def test_round_trip(table, split):
     np.testing.assert_array_equal(x, images.reshape(ROWS, 784))
     np.testing.assert_array_equal(target, labels)
     assert num_rows(table) == ROWS
-    assert read_metadata(table) == META
+    folder = table.parent.parent
+    assert read_metadata(table) == {
+        **META,
+        "images_sha256": sha256(folder / "i.gz"),
+        "labels_sha256": sha256(folder / "l.gz"),
+    }
+    # Where any Parquet reader looks for it, too:
+    assert pq.read_schema(table).metadata[b"labels_sha256"] == sha256(folder / "l.gz").encode()
 
 
 def test_columns_schema_and_row_groups(table, split):
@@ -106,13 +130,30 @@ def test_count_mismatch(tmp_path, split):
     assert_nothing_written(dest)
 
 
-def test_images_not_784_pixels(tmp_path):
-    images = np.zeros((4, 5, 3), np.uint8)
+@pytest.mark.parametrize("shape", [(16, 49), (1, 784), (5, 3)])
+def test_images_other_than_28x28(tmp_path, shape):
+    images = np.zeros((4, *shape), np.uint8)
     paths = write_pair(tmp_path, images, np.zeros(4, np.uint8))
     dest = tmp_path / "out" / "t.parquet"
-    pattern = re.escape(str(paths[0])) + r": images are 5x3 = 15 pixels, expected 784 \(28x28\)"
-    with pytest.raises(TableError, match=pattern):
+    pattern = re.escape(str(paths[0])) + rf": the header says images of {shape[0]}x{shape[1]} pix"
+    with pytest.raises(IdxFormatError, match=pattern + r"els, expected 28x28"):
         convert_idx_to_parquet(*paths, dest, metadata=META)
+    assert_nothing_written(dest)
+
+
+def test_a_label_header_of_four_billion_is_refused_before_allocating(tmp_path, split):
+    images, labels = split
+    raw_labels = struct.pack(">II", 2049, 2**32 - 1) + labels.tobytes()
+    paths = write_pair(tmp_path, images, labels, raw_labels=raw_labels)
+    dest = tmp_path / "out" / "t.parquet"
+    tracemalloc.start()
+    try:
+        with pytest.raises(TableError, match=r"has 37 images but .* has 4294967295 labels"):
+            convert_idx_to_parquet(*paths, dest, metadata=META)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20
     assert_nothing_written(dest)
 
 
@@ -121,7 +162,7 @@ def test_images_not_784_pixels(tmp_path):
     [
         # Found while streaming, after some row groups were written:
         ("truncated", "truncated payload"),
-        ("trailing", "unexpected bytes after the payload"),
+        ("trailing", "more bytes than the header promises"),
         # Found before writing:
         ("label 10", "the label at index 3 is 10"),
         ("swapped", r"expected an IDX images file \(magic 2051\), found magic 2049"),
@@ -245,11 +286,12 @@ def test_not_a_parquet_file(tmp_path, content):
 def test_empty_archives_make_an_empty_table(tmp_path):
     paths = write_pair(tmp_path, np.zeros((0, 28, 28), np.uint8), np.zeros(0, np.uint8))
     dest = tmp_path / "t.parquet"
-    assert convert_idx_to_parquet(*paths, dest, metadata=META) == 0
+    assert convert_idx_to_parquet(*paths, dest, metadata=META, sha256=pins_of(*paths)) == 0
     x, target = read_arrays(dest)
     assert x.shape == (0, 784) and target.shape == (0,)
     assert list(iter_batches(dest, 5)) == []
-    assert read_metadata(dest) == META
+    assert list(iter_targets(dest)) == []
+    assert read_metadata(dest) == {**META, **{f"{k}_sha256": v for k, v in pins_of(*paths).items()}}
 
 
 def test_real_mnist_test_split(tmp_path):
@@ -273,3 +315,87 @@ def test_real_mnist_test_split(tmp_path):
     batches = list(iter_batches(dest, 3000, 1234, 9999))
     assert [len(b) for b, _ in batches] == [3000, 3000, 2765]
     np.testing.assert_array_equal(np.concatenate([b for b, _ in batches]), x[1234:9999])
+
+
+@pytest.mark.parametrize(("start", "stop"), [(0, None), (3, 19), (8, 16), (36, 37), (12, 12)])
+def test_iter_targets_reads_the_target_column_of_a_range(table, split, start, stop):
+    end = ROWS if stop is None else stop
+    pieces = list(iter_targets(table, start, stop))
+    assert all(p.dtype == np.uint8 for p in pieces)
+    got = np.concatenate([np.empty(0, np.uint8), *pieces])
+    np.testing.assert_array_equal(got, split[1][start:end])
+
+
+def checksum_pattern(path: Path, found: str, pin: str) -> str:
+    return (
+        re.escape(f"{path}: SHA-256 {found}, but the config pins {pin}: ")
+        + ".*"
+        + re.escape(f"Delete {path} and rerun, so it is downloaded and verified again.")
+    )
+
+
+@pytest.mark.parametrize("replaced", ["labels", "images"])
+def test_an_archive_that_is_not_the_pinned_one_is_refused(tmp_path, split, replaced):
+    """Another valid archive of the same shape in place of the pinned one: the table must not
+    be made from it, nor claim the pin."""
+    images, labels = split
+    pins = pins_of(*write_pair(tmp_path, images, labels))
+    other = random_split(ROWS, seed=99)
+    paths = write_pair(
+        tmp_path,
+        other[0] if replaced == "images" else images,
+        other[1] if replaced == "labels" else labels,
+    )
+    path = paths[0] if replaced == "images" else paths[1]
+    dest = tmp_path / "out" / "t.parquet"
+    pattern = checksum_pattern(path, sha256(path), pins[replaced])
+    with pytest.raises(ChecksumError, match=pattern) as caught:
+        convert_idx_to_parquet(*paths, dest, metadata=META, sha256=pins, chunk_rows=GROUP)
+    assert "Reading it failed" not in str(caught.value)
+    assert_nothing_written(dest)
+
+
+def test_a_pinned_archive_that_does_not_parse_is_reported_as_not_the_pinned_one(tmp_path, split):
+    images, labels = split
+    pins = pins_of(*write_pair(tmp_path, images, labels))
+    paths = write_pair(tmp_path, images, labels[:20])  # valid IDX, but 20 labels
+    dest = tmp_path / "out" / "t.parquet"
+    pattern = checksum_pattern(paths[1], sha256(paths[1]), pins["labels"])
+    with pytest.raises(ChecksumError, match=pattern) as caught:
+        convert_idx_to_parquet(*paths, dest, metadata=META, sha256=pins)
+    assert "Reading it failed: " in str(caught.value) and "has 20 labels" in str(caught.value)
+    assert_nothing_written(dest)
+
+
+def test_pins_are_hex_in_either_case(tmp_path, split):
+    paths = write_pair(tmp_path, *split)
+    pins = {kind: pin.upper() for kind, pin in pins_of(*paths).items()}
+    dest = tmp_path / "t.parquet"
+    assert convert_idx_to_parquet(*paths, dest, metadata=META, sha256=pins) == ROWS
+    assert read_metadata(dest)["images_sha256"] == pins["images"].lower()
+
+
+class SteppingClock:
+    """A fake clock that moves `step` seconds each time it is read."""
+
+    def __init__(self, step: float):
+        self.now, self.step = 0.0, step
+
+    def __call__(self) -> float:
+        self.now += self.step
+        return self.now
+
+
+@pytest.mark.parametrize(("step", "lines"), [(1.0, 7), (0.001, 0)])
+def test_conversion_reports_progress_only_when_long(tmp_path, split, monkeypatch, step, lines):
+    """37 chunks of one row, the clock moving `step` s per chunk: 37 s of work gives a line
+    every 5 s (7, not one per chunk); 0.037 s gives none."""
+    monkeypatch.setattr(tables, "Progress", functools.partial(Progress, clock=SteppingClock(step)))
+    logged: list[str] = []
+    paths = write_pair(tmp_path, *split)
+    dest = tmp_path / "t.parquet"
+    convert_idx_to_parquet(*paths, dest, metadata=META, chunk_rows=1, log=logged.append)
+    assert len(logged) == lines
+    if lines:
+        assert logged[0] == f"{dest}: 5 of 37 rows (14%), 1 rows/s"
+        assert logged[-1] == f"{dest}: 35 of 37 rows (95%), 1 rows/s"

@@ -22,9 +22,10 @@ rule predict:
 
 rule gather_predictions:
     input:
-        gather.predict(
+        shards=gather.predict(
             "results/predictions/{{dataset}}/shards/{{split}}/{scatteritem}.parquet"
         ),
+        table="results/parquet/{dataset}/{split}.parquet",
     output:
         parquet="results/predictions/{dataset}/{split}.parquet",
         csv="results/predictions/{dataset}/{split}.csv",

@@ -6,11 +6,8 @@ with rule_log(snakemake.log[0]) as log:
         snakemake.input.images,
         snakemake.input.labels,
         snakemake.output[0],
-        metadata={
-            "dataset": snakemake.wildcards.dataset,
-            "split": snakemake.wildcards.split,
-            "images_sha256": snakemake.params.sha256["images"],
-            "labels_sha256": snakemake.params.sha256["labels"],
-        },
+        metadata={"dataset": snakemake.wildcards.dataset, "split": snakemake.wildcards.split},
+        sha256=snakemake.params.sha256,
+        log=log.info,
     )
-    log.info("%s: %d rows", snakemake.output[0], rows)
+    log.info("%s: %d rows, archives verified against their SHA-256 pins", snakemake.output[0], rows)

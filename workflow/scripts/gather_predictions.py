@@ -2,5 +2,12 @@ from mnist_pipeline.inference import gather_predictions
 from mnist_pipeline.rulelog import rule_log
 
 with rule_log(snakemake.log[0]) as log:
-    rows = gather_predictions(snakemake.input, snakemake.output.parquet, snakemake.output.csv)
-    log.info("%s: %d rows from %d shards", snakemake.output.parquet, rows, len(snakemake.input))
+    shards = snakemake.input.shards
+    rows = gather_predictions(
+        shards,
+        snakemake.input.table,
+        snakemake.output.parquet,
+        snakemake.output.csv,
+        log=log.info,
+    )
+    log.info("%s: %d rows from %d shards", snakemake.output.parquet, rows, len(shards))

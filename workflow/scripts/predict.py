@@ -11,5 +11,6 @@ with rule_log(snakemake.log[0]) as log:
         shard,
         shards,
         snakemake.output[0],
+        log=log.info,
     )
     log.info("%s: %d rows in batches of %d", snakemake.output[0], rows, snakemake.params.batch_size)

@@ -1,6 +1,5 @@
 """Evaluate a prediction file: accuracy, per-class metrics, confusion matrix and pictures."""
 
-import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -9,11 +8,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
+import pyarrow as pa
 
 from .atomic import atomic_path
+from .digest import sha256_of
 from .dims import PIXELS
-from .inference import PROB_COLUMNS
+from .inference import PREDICTION_SCHEMA, PROB_COLUMNS, checked_predictions
 from .metrics import accuracy_summary, confusion_frame, confusion_matrix, per_class_table
 from .plots import plot_confusion_matrix, plot_misclassified, plot_samples
 from .tables import iter_batches
@@ -38,25 +38,39 @@ class Evaluation:
 def evaluate(
     predictions: str | Path, table: str | Path, classes: Sequence[str], pictures: int = PICTURES
 ) -> Evaluation:
-    """Score the predictions of `table` and pick the images the pictures show."""
-    columns = pq.read_table(predictions, columns=["target", "predicted", *PROB_COLUMNS])
-    target = columns["target"].to_numpy()
-    predicted = columns["predicted"].to_numpy()
-    cm = confusion_matrix(target, predicted, len(classes))
-    wrong = np.flatnonzero(target != predicted)[:pictures]
-    confidence = np.stack([columns[name].to_numpy() for name in PROB_COLUMNS], axis=1).max(axis=1)
-    samples = np.arange(min(pictures, len(target)))
+    """Score the predictions of `table` and pick the images the pictures show.
+
+    The predictions must be exactly the table's rows in order, with the table's targets; they
+    are checked as they are read, in batches, so memory does not grow with the table.
+    """
+    n_classes = len(classes)
+    confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
+    first: list[np.ndarray] = []  # the targets of the first `pictures` rows
+    wrong: list[pa.RecordBatch] = []  # the first `pictures` misclassified rows
+    rows = found = 0
+    for batch in checked_predictions(predictions, table):
+        target = batch.column("target").to_numpy()
+        predicted = batch.column("predicted").to_numpy()
+        confusion += confusion_matrix(target, predicted, n_classes)
+        first.append(target[: max(pictures - rows, 0)])
+        mistakes = np.flatnonzero(target != predicted)[: pictures - found]
+        wrong.append(batch.take(pa.array(mistakes)))
+        found += len(mistakes)
+        rows += batch.num_rows
+    wrong_rows = pa.Table.from_batches(wrong, schema=PREDICTION_SCHEMA)
+    probs = np.stack([wrong_rows[name].to_numpy() for name in PROB_COLUMNS], axis=1)
+    sample_labels = np.concatenate([np.empty(0, dtype=np.uint8), *first])
     return Evaluation(
         classes=list(classes),
-        confusion=cm,
-        summary=accuracy_summary(cm),
-        per_class=per_class_table(cm, classes),
-        sample_images=take_rows(table, samples),
-        sample_labels=target[samples],
-        wrong_images=take_rows(table, wrong),
-        wrong_target=target[wrong],
-        wrong_predicted=predicted[wrong],
-        wrong_confidence=confidence[wrong],
+        confusion=confusion,
+        summary=accuracy_summary(confusion),
+        per_class=per_class_table(confusion, classes),
+        sample_images=take_rows(table, np.arange(len(sample_labels))),
+        sample_labels=sample_labels,
+        wrong_images=take_rows(table, wrong_rows["index"].to_numpy()),
+        wrong_target=wrong_rows["target"].to_numpy(),
+        wrong_predicted=wrong_rows["predicted"].to_numpy(),
+        wrong_confidence=probs.max(axis=1, initial=0),
     )
 
 
@@ -107,11 +121,3 @@ def write_report(
         outputs.misclassified,
         f"{title}: misclassified",
     )
-
-
-def sha256_of(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()

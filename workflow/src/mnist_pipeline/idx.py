@@ -2,8 +2,10 @@
 
 IDX is big-endian: a 4-byte magic (0x0000, a type byte, a dimension count), one uint32 per
 dimension, then the payload. Images are magic 2051 (count, rows, cols, then count*rows*cols
-bytes); labels are magic 2049 (count, then count bytes). Anything else is an error that names
-the file, what was expected and what was found.
+bytes; rows and cols are 28 in the MNIST family); labels are magic 2049 (count, then count
+bytes, each a class). Anything else is an error that names the file, what was expected and what
+was found. No header value decides how much memory is taken: payloads are read in chunks of at
+most a given number of rows, and only as far as the data goes.
 """
 
 import gzip
@@ -16,7 +18,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .dims import CLASSES
+from .digest import Digest, HashingReader
+from .dims import CLASSES, SIDE
 from .errors import MnistPipelineError
 
 IMAGES_MAGIC = 2051
@@ -33,7 +36,10 @@ _IDX_TYPES = {
     0x0E: "doubles",
 }
 _KINDS = {IMAGES_MAGIC: "IDX images file", LABELS_MAGIC: "IDX labels file"}
-_SKIP_BYTES = 1 << 20
+# Bytes after the payload are an error; this many are read to say how many, no more.
+_TRAILING_SHOWN = 1 << 20
+_LABEL_CHUNK = 1 << 20
+_AGAIN = "Delete it and rerun, so it is downloaded and verified again."
 
 
 class IdxFormatError(MnistPipelineError, ValueError):
@@ -51,9 +57,7 @@ def _describe_magic(magic: int) -> str:
 
 def _not_gzip_message(name: str, head: bytes) -> str:
     if not head:
-        return (
-            f"{name}: the file is empty; expected a gzip-compressed IDX archive. Download it again."
-        )
+        return f"{name}: the file is empty; expected a gzip-compressed IDX archive. {_AGAIN}"
     hint = "expected a gzip-compressed IDX archive (.gz)"
     if head[:2] == b"\x00\x00" and len(head) >= 4:
         hint += (
@@ -65,26 +69,32 @@ def _not_gzip_message(name: str, head: bytes) -> str:
 
 
 @contextmanager
-def _open_gzip(path: str | os.PathLike) -> Iterator[tuple[str, BinaryIO]]:
-    """Open a gzip file for reading; damage in the compressed stream becomes an IdxFormatError."""
+def _open_gzip(
+    path: str | os.PathLike, digest: Digest | None = None
+) -> Iterator[tuple[str, BinaryIO]]:
+    """Open a gzip file for reading; damage in the compressed stream becomes an IdxFormatError.
+
+    With a `digest`, every byte of the file is fed to it as gzip reads it, and what is left
+    after the gzip stream once the block ends without error: one pass over the file.
+    """
     name = os.fspath(path)
     with open(path, "rb") as raw:
         head = raw.read(8)
         if head[:2] != _GZIP_MAGIC:
             raise IdxFormatError(_not_gzip_message(name, head))
         raw.seek(0)
+        source = raw if digest is None else HashingReader(raw, digest)
         try:
-            with gzip.GzipFile(fileobj=raw, mode="rb") as stream:
+            with gzip.GzipFile(fileobj=source, mode="rb") as stream:
                 yield name, stream
         except EOFError as err:
             raise IdxFormatError(
-                f"{name}: the gzip stream ends early ({err}); the file is truncated. "
-                "Download it again."
+                f"{name}: the gzip stream ends early ({err}); the file is truncated. {_AGAIN}"
             ) from err
         except (gzip.BadGzipFile, zlib.error) as err:
-            raise IdxFormatError(
-                f"{name}: the gzip stream is damaged ({err}). Download it again."
-            ) from err
+            raise IdxFormatError(f"{name}: the gzip stream is damaged ({err}). {_AGAIN}") from err
+        if isinstance(source, HashingReader):
+            source.finish()
 
 
 def _read_header(name: str, stream: BinaryIO, magic: int, ndims: int) -> tuple[int, ...]:
@@ -104,47 +114,77 @@ def _read_header(name: str, stream: BinaryIO, magic: int, ndims: int) -> tuple[i
     if len(raw) < 4 * (ndims + 1):
         raise IdxFormatError(
             f"{name}: truncated header: an {_KINDS[magic]} starts with {4 * (ndims + 1)} bytes, "
-            f"found only {len(raw)}. Download it again."
+            f"found only {len(raw)}. {_AGAIN}"
         )
     return struct.unpack(f">{ndims}I", raw[4:])
 
 
 def _check_end(name: str, stream: BinaryIO, expected: int, what: str) -> None:
-    """Raise if any bytes follow the payload; count them (streamed) for the message."""
-    extra = 0
-    while block := stream.read(_SKIP_BYTES):
-        extra += len(block)
+    """Raise if any bytes follow the payload, reading no more than _TRAILING_SHOWN of them."""
+    extra = len(stream.read(_TRAILING_SHOWN + 1))
     if extra:
+        found = f"more than {_TRAILING_SHOWN:,}" if extra > _TRAILING_SHOWN else f"{extra:,}"
         raise IdxFormatError(
-            f"{name}: {extra} unexpected bytes after the payload; the header promises {what} "
-            f"({expected} bytes), so the header and the payload disagree. The file is corrupt or "
-            "not an MNIST archive."
+            f"{name}: more bytes than the header promises: it promises {what} ({expected:,} "
+            f"bytes), and {found} unexpected bytes follow the payload. The file is corrupt or not "
+            f"an MNIST archive. {_AGAIN}"
         )
 
 
+def _read_image_header(name: str, stream: BinaryIO) -> int:
+    """Check an images header (magic, 28x28 images) and return the image count."""
+    count, rows, cols = _read_header(name, stream, IMAGES_MAGIC, 3)
+    if (rows, cols) != (SIDE, SIDE):
+        raise IdxFormatError(
+            f"{name}: the header says images of {rows}x{cols} pixels, expected {SIDE}x{SIDE} "
+            "(every image of the MNIST family is). This is not an MNIST-family archive."
+        )
+    return count
+
+
 def read_image_header(path: str | os.PathLike) -> tuple[int, int, int]:
-    """Return (count, rows, cols) from an images archive's header, without reading the payload."""
-    with _open_gzip(path) as (name, stream):
-        count, rows, cols = _read_header(name, stream, IMAGES_MAGIC, 3)
-    return count, rows, cols
+    """Return (count, rows, cols) from an images archive's header, without reading the payload.
 
-
-def iter_image_chunks(path: str | os.PathLike, chunk_rows: int) -> Iterator[np.ndarray]:
-    """Yield the images as uint8 arrays of shape (n, rows*cols), n <= chunk_rows, in file order.
-
-    Streams from the .gz in O(chunk_rows) memory. A short payload raises as soon as it is seen;
-    bytes after the last image raise after the last chunk has been yielded.
+    Images other than 28x28 are refused.
     """
+    with _open_gzip(path) as (name, stream):
+        count = _read_image_header(name, stream)
+    return count, SIDE, SIDE
+
+
+def read_label_count(path: str | os.PathLike) -> int:
+    """The label count a labels archive's header promises, without reading the payload."""
+    with _open_gzip(path) as (name, stream):
+        (count,) = _read_header(name, stream, LABELS_MAGIC, 1)
+    return count
+
+
+def _check_chunk_rows(chunk_rows: int) -> None:
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be a positive integer, got {chunk_rows}")
-    return _image_chunks(path, chunk_rows)
 
 
-def _image_chunks(path: str | os.PathLike, chunk_rows: int) -> Iterator[np.ndarray]:
-    with _open_gzip(path) as (name, stream):
-        count, rows, cols = _read_header(name, stream, IMAGES_MAGIC, 3)
-        size = rows * cols
-        what = f"{count} images of {rows}x{cols}"
+def iter_image_chunks(
+    path: str | os.PathLike, chunk_rows: int, *, digest: Digest | None = None
+) -> Iterator[np.ndarray]:
+    """Yield the images as uint8 arrays of shape (n, 784), n <= chunk_rows, in file order.
+
+    Streams from the .gz in O(chunk_rows) memory. A short payload raises as soon as it is seen;
+    bytes after the last image raise after the last chunk has been yielded. A `digest` (e.g.
+    hashlib.sha256()) is fed every byte of the file as stored, and is complete once the
+    iterator is exhausted.
+    """
+    _check_chunk_rows(chunk_rows)
+    return _image_chunks(path, chunk_rows, digest)
+
+
+def _image_chunks(
+    path: str | os.PathLike, chunk_rows: int, digest: Digest | None
+) -> Iterator[np.ndarray]:
+    size = SIDE * SIDE
+    with _open_gzip(path, digest) as (name, stream):
+        count = _read_image_header(name, stream)
+        what = f"{count:,} images of {SIDE}x{SIDE}"
         for first in range(0, count, chunk_rows):
             n = min(chunk_rows, count - first)
             chunk = np.empty(n * size, dtype=np.uint8)
@@ -153,31 +193,68 @@ def _image_chunks(path: str | os.PathLike, chunk_rows: int) -> Iterator[np.ndarr
                 read = first * size + got
                 raise IdxFormatError(
                     f"{name}: truncated payload: the header promises {what} "
-                    f"({count * size} bytes), but the data ends after {read} bytes "
-                    f"(in image {read // size if size else first}). Download it again."
+                    f"({count * size:,} bytes), but the data ends after {read:,} bytes "
+                    f"(in image {read // size}). {_AGAIN}"
                 )
             yield chunk.reshape(n, size)
         _check_end(name, stream, count * size, what)
 
 
-def read_labels(path: str | os.PathLike) -> np.ndarray:
-    """Return the labels of a labels archive as a uint8 array of shape (count,), each in 0..9."""
-    with _open_gzip(path) as (name, stream):
+def iter_label_chunks(
+    path: str | os.PathLike,
+    chunk_rows: int,
+    *,
+    count: int | None = None,
+    digest: Digest | None = None,
+) -> Iterator[np.ndarray]:
+    """Yield the labels as uint8 arrays of shape (n,), n <= chunk_rows, each label in 0..9.
+
+    `count`, when known (the images' count), must be what the header promises: otherwise the
+    archive is refused before any label is read. Streams in O(chunk_rows) memory; `digest` as
+    in `iter_image_chunks`.
+    """
+    _check_chunk_rows(chunk_rows)
+    return _label_chunks(path, chunk_rows, count, digest)
+
+
+def _label_chunks(
+    path: str | os.PathLike, chunk_rows: int, expected: int | None, digest: Digest | None
+) -> Iterator[np.ndarray]:
+    with _open_gzip(path, digest) as (name, stream):
         (count,) = _read_header(name, stream, LABELS_MAGIC, 1)
-        labels = np.empty(count, dtype=np.uint8)
-        got = stream.readinto(labels)
-        if got < count:
+        if expected is not None and count != expected:
             raise IdxFormatError(
-                f"{name}: truncated payload: the header promises {count} labels, but the data "
-                f"ends after {got}. Download it again."
+                f"{name}: the header promises {count:,} labels, expected {expected:,} (one per "
+                "image); the labels and images must be the same split of the same dataset."
             )
-        _check_end(name, stream, count, f"{count} labels")
+        for first in range(0, count, chunk_rows):
+            chunk = np.empty(min(chunk_rows, count - first), dtype=np.uint8)
+            got = stream.readinto(chunk)
+            if got < len(chunk):
+                raise IdxFormatError(
+                    f"{name}: truncated payload: the header promises {count:,} labels, but the "
+                    f"data ends after {first + got:,}. {_AGAIN}"
+                )
+            _check_classes(name, chunk, first)
+            yield chunk
+        _check_end(name, stream, count, f"{count:,} labels")
+
+
+def _check_classes(name: str, labels: np.ndarray, first: int) -> None:
     bad = np.flatnonzero(labels >= N_CLASSES)
     if bad.size:
-        first = int(bad[0])
+        at = int(bad[0])
         raise IdxFormatError(
-            f"{name}: the label at index {first} is {labels[first]}, expected a class in "
-            f"0..{N_CLASSES - 1} "
-            f"({bad.size} labels out of range). The file is corrupt or not an MNIST archive."
+            f"{name}: the label at index {first + at} is {labels[at]}, expected a class in "
+            f"0..{N_CLASSES - 1} ({bad.size} out of range among labels {first}.."
+            f"{first + len(labels) - 1}). The file is corrupt or not an MNIST archive."
         )
-    return labels
+
+
+def read_labels(path: str | os.PathLike, *, digest: Digest | None = None) -> np.ndarray:
+    """Return the labels of a labels archive as a uint8 array of shape (count,), each in 0..9.
+
+    Memory grows with the labels actually read, never with what the header promises.
+    """
+    chunks = list(iter_label_chunks(path, _LABEL_CHUNK, digest=digest))
+    return np.concatenate(chunks) if chunks else np.empty(0, dtype=np.uint8)

@@ -1,7 +1,14 @@
-"""Batched inference from a Parquet table into prediction files, in shards that gather into one."""
+"""Batched inference from a Parquet table into prediction files, in shards that gather into one.
 
+A predictions file holds, for rows [start, stop) of its table (all of them once gathered), one
+row each in order: `index` (the table row), `target` (the table's), `predicted` and the class
+probabilities. Whatever reads one back checks that it is exactly that (`checked_predictions`).
+"""
+
+import logging
+import os
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -12,8 +19,10 @@ import pyarrow.parquet as pq
 
 from .atomic import atomic_path
 from .dims import CLASSES
+from .errors import MnistPipelineError
 from .network import forward
-from .tables import iter_batches, num_rows
+from .progress import Progress
+from .tables import iter_batches, iter_targets, num_rows
 
 PROB_COLUMNS = [f"prob{i}" for i in range(CLASSES)]
 # Batches are regrouped into row groups of about this many rows: one row group per small batch
@@ -24,6 +33,13 @@ PREDICTION_SCHEMA = pa.schema(
     [("index", pa.int64()), ("target", pa.uint8()), ("predicted", pa.uint8())]
     + [(name, pa.float32()) for name in PROB_COLUMNS]
 )
+READ_ROWS = 65_536  # rows per batch when a predictions file is read back
+REMAKE = "Delete it and rerun, so it is made again."
+_LOG = logging.getLogger(__name__)
+
+
+class PredictionError(MnistPipelineError, ValueError):
+    """A predictions file (or shard) that is not exactly the predictions of its table's rows."""
 
 
 def parse_shard(item: str) -> tuple[int, int]:
@@ -67,10 +83,17 @@ def predict_shard(
     shard: int,
     shards: int,
     dest: str | Path,
+    *,
+    log: Callable[[str], object] = _LOG.info,
 ) -> int:
-    """Write the predictions for one shard of `table` to `dest` (Parquet); return its row count."""
+    """Write the predictions for one shard of `table` to `dest` (Parquet); return its row count.
+
+    Progress goes to `log` every few seconds of a long shard.
+    """
     start, stop = shard_rows(num_rows(table), shard, shards)
-    return write_parquet(predict_batches(table, weights, batch_rows, start, stop), dest)
+    progress = Progress(os.fspath(dest), stop - start, "rows", log)
+    batches = predict_batches(table, weights, batch_rows, start, stop)
+    return write_parquet(_counted(batches, progress), dest)
 
 
 def write_parquet(batches: Iterable[pa.RecordBatch], dest: str | Path) -> int:
@@ -96,33 +119,156 @@ def row_groups(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
         yield pa.Table.from_batches(pending, schema=PREDICTION_SCHEMA)
 
 
-def gather_predictions(shards: Sequence[str | Path], parquet: str | Path, csv: str | Path) -> int:
-    """Concatenate shard files, in order, into one Parquet and one CSV file, streaming."""
+def _counted(batches: Iterable[pa.RecordBatch], progress: Progress) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        yield batch
+        progress.update(batch.num_rows)
+
+
+def gather_predictions(
+    shards: Sequence[str | Path],
+    table: str | Path,
+    parquet: str | Path,
+    csv: str | Path,
+    *,
+    log: Callable[[str], object] = _LOG.info,
+) -> int:
+    """Concatenate the shard files of `table`, in order, into one Parquet and one CSV file.
+
+    Streams; each shard is checked to hold exactly its part of the table's rows (see
+    `shard_batches`). Progress goes to `log` every few seconds of a long gather.
+    """
+    progress = Progress(os.fspath(parquet), num_rows(table), "rows", log)
     rows = 0
     with ExitStack() as stack:
         tmp_parquet = stack.enter_context(atomic_path(parquet))
         tmp_csv = stack.enter_context(atomic_path(csv))
         to_parquet = stack.enter_context(pq.ParquetWriter(tmp_parquet, PREDICTION_SCHEMA))
         to_csv = stack.enter_context(pacsv.CSVWriter(tmp_csv, PREDICTION_SCHEMA))
-        for group in row_groups(shard_batches(shards)):
+        for group in row_groups(_counted(shard_batches(shards, table), progress)):
             to_parquet.write_table(group, row_group_size=group.num_rows)
             to_csv.write_table(group)
             rows += group.num_rows
     return rows
 
 
-def shard_batches(shards: Sequence[str | Path]) -> Iterator[pa.RecordBatch]:
-    """The batches of the shard files in order, checked to be predictions whose rows follow on."""
-    expected = 0
-    for shard in shards:
-        with pq.ParquetFile(shard) as file:
-            if not file.schema_arrow.equals(PREDICTION_SCHEMA, check_metadata=False):
-                raise ValueError(
-                    f"{shard}: expected prediction columns {PREDICTION_SCHEMA.names}, "
-                    f"found {file.schema_arrow.names}; delete it and rerun"
-                )
-            for batch in file.iter_batches():
-                if batch.num_rows and batch.column(0)[0].as_py() != expected:
-                    raise ValueError(f"{shard}: expected its first index to be {expected}")
-                expected += batch.num_rows
-                yield batch
+def shard_batches(shards: Sequence[str | Path], table: str | Path) -> Iterator[pa.RecordBatch]:
+    """The batches of the shard files in order, shard I of N checked to hold exactly the rows
+    `shard_rows` gives it (so a shard missing its tail is named, not the one after it)."""
+    total = num_rows(table)
+    for shard, path in enumerate(shards):
+        start, stop = shard_rows(total, shard, len(shards))
+        what = f"shard {shard + 1}-of-{len(shards)}"
+        yield from checked_predictions(path, table, start, stop, what=what)
+
+
+def checked_predictions(
+    path: str | Path,
+    table: str | Path,
+    start: int = 0,
+    stop: int | None = None,
+    *,
+    what: str = "the predictions",
+) -> Iterator[pa.RecordBatch]:
+    """The batches of a predictions file that must hold rows [start, stop) of `table` (stop
+    None: to its end), checked as they are read: the columns and the row count (from the
+    footer, before any row), then each row's index and target (against the table's).
+
+    Anything else raises a PredictionError naming the file and the first row that is wrong.
+    Memory is O(READ_ROWS + a row group of the table's target column).
+    """
+    total = num_rows(table)
+    stop = total if stop is None else stop
+    file = _open_predictions(path)
+    with file:
+        found = file.metadata.num_rows
+        if found != stop - start:
+            span = f"rows {start}..{stop - 1}" if stop > start else "no rows"
+            raise PredictionError(
+                f"{os.fspath(path)}: {found:,} rows, expected {stop - start:,} ({what}: {span} "
+                f"of {os.fspath(table)}, a table of {total:,} rows). {REMAKE}"
+            )
+        targets = _Cursor(iter_targets(table, start, stop))
+        at = start
+        for batch in _read_batches(file, path):
+            n = batch.num_rows
+            _check_rows(path, table, at, batch, targets.take(n))
+            at += n
+            yield batch
+
+
+def _open_predictions(path: str | Path) -> pq.ParquetFile:
+    try:
+        file = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as err:
+        raise PredictionError(
+            f"{os.fspath(path)}: not a readable Parquet file ({err}). {REMAKE}"
+        ) from err
+    if not file.schema_arrow.equals(PREDICTION_SCHEMA, check_metadata=False):
+        file.close()
+        raise PredictionError(
+            f"{os.fspath(path)}: expected prediction columns {PREDICTION_SCHEMA.names}, "
+            f"found {file.schema_arrow.names}. {REMAKE}"
+        )
+    return file
+
+
+def _read_batches(file: pq.ParquetFile, path: str | Path) -> Iterator[pa.RecordBatch]:
+    """The file's record batches; damage found while reading them becomes a PredictionError."""
+    batches = file.iter_batches(batch_size=READ_ROWS)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowException, OSError) as err:
+            raise PredictionError(f"{os.fspath(path)}: damaged ({err}). {REMAKE}") from err
+        yield batch
+
+
+def _check_rows(
+    path: str | Path, table: str | Path, at: int, batch: pa.RecordBatch, targets: np.ndarray
+) -> None:
+    """Rows at.. of a predictions file must be the table's rows at.., with the table's targets."""
+    index = batch.column(0).to_numpy()
+    bad = np.flatnonzero(index != np.arange(at, at + len(index)))
+    if bad.size:
+        row = at + int(bad[0])
+        raise PredictionError(
+            f"{os.fspath(path)}: the row for table row {row} has index {index[bad[0]]}: rows "
+            f"are missing, repeated or out of order. {REMAKE}"
+        )
+    target = batch.column(1).to_numpy()
+    bad = np.flatnonzero(target != targets)
+    if bad.size:
+        row = at + int(bad[0])
+        raise PredictionError(
+            f"{os.fspath(path)}: row {row} has target {target[bad[0]]}, but row {row} of "
+            f"{os.fspath(table)} has target {targets[bad[0]]} ({bad.size} of rows {at}.."
+            f"{at + len(target) - 1} differ): these are not predictions of this table. {REMAKE}"
+        )
+    predicted = batch.column(2).to_numpy()
+    bad = np.flatnonzero(predicted >= CLASSES)
+    if bad.size:
+        raise PredictionError(
+            f"{os.fspath(path)}: row {at + int(bad[0])} predicts class {predicted[bad[0]]}, "
+            f"expected a class in 0..{CLASSES - 1}. {REMAKE}"
+        )
+
+
+class _Cursor:
+    """Hands out the elements of a stream of arrays `n` at a time, whatever the arrays' sizes."""
+
+    def __init__(self, arrays: Iterable[np.ndarray]):
+        self._arrays = iter(arrays)
+        self._head = np.empty(0, dtype=np.uint8)
+
+    def take(self, n: int) -> np.ndarray:
+        parts = []
+        while n:
+            if not len(self._head):
+                self._head = next(self._arrays)
+            parts.append(self._head[:n])
+            self._head = self._head[n:]
+            n -= len(parts[-1])
+        return np.concatenate(parts) if parts else self._head[:0]

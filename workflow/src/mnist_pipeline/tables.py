@@ -1,20 +1,31 @@
 """The pixel tables: IDX archives streamed into Parquet, and Parquet read back in row batches.
 
 A table has columns pixel0..pixel783 (uint8) and target (uint8), one row per image in archive
-order, and key-value metadata naming its source (dataset, split, archive SHA-256s).
+order, and key-value metadata naming its source (dataset, split, and the SHA-256 of the archive
+bytes it was made from).
 """
 
+import hashlib
+import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import atomic_path
-from .dims import PIXELS, SIDE
+from .digest import sha256_of
+from .dims import PIXELS
 from .errors import MnistPipelineError
-from .idx import iter_image_chunks, read_image_header, read_labels
+from .idx import (
+    IdxFormatError,
+    iter_image_chunks,
+    iter_label_chunks,
+    read_image_header,
+    read_label_count,
+)
+from .progress import Progress
 
 N_PIXELS = PIXELS
 PIXEL_COLUMNS = [f"pixel{i}" for i in range(N_PIXELS)]
@@ -45,10 +56,16 @@ USE_DICTIONARY = True
 CHUNK_ROWS = 65536
 
 _ARROW_KEYS = (b"ARROW:", b"pandas")
+ARCHIVE_KINDS = ("images", "labels")
+_LOG = logging.getLogger(__name__)
 
 
 class TableError(MnistPipelineError, ValueError):
     """A pixel table or its inputs are not what the pipeline expects."""
+
+
+class ChecksumError(TableError):
+    """An archive's bytes are not the ones its pin (a SHA-256) names."""
 
 
 def convert_idx_to_parquet(
@@ -56,53 +73,101 @@ def convert_idx_to_parquet(
     labels_path: str | os.PathLike,
     dest: str | os.PathLike,
     *,
-    metadata: dict[str, str],
+    metadata: Mapping[str, str],
+    sha256: Mapping[str, str] | None = None,
     chunk_rows: int = CHUNK_ROWS,
+    log: Callable[[str], object] = _LOG.info,
 ) -> int:
     """Stream an images + labels archive pair into a Parquet table at `dest`; return its rows.
 
-    Counts and image size are checked before anything is written; `metadata` is stored in the
-    schema. Memory is O(chunk_rows) plus the labels (one byte per row). Each chunk becomes one
-    row group.
+    `sha256` pins the archives ({"images": hex, "labels": hex}): each is hashed as it is read,
+    and one whose bytes hash otherwise is refused before the table takes its name. The table's
+    metadata is `metadata` plus images_sha256 and labels_sha256, the SHA-256 of the bytes read.
+    Counts and image size are checked before anything is written. Memory is O(chunk_rows); each
+    chunk becomes one row group. Progress goes to `log` every few seconds of a long conversion.
     """
-    count, rows, cols = read_image_header(images_path)
-    if rows * cols != N_PIXELS:
+    paths = {"images": images_path, "labels": labels_path}
+    pins = {kind: pin.lower() for kind, pin in (sha256 or {}).items()}
+    try:
+        return _convert(paths, pins, dest, dict(metadata), chunk_rows, log)
+    except ChecksumError:
+        raise
+    except (IdxFormatError, TableError) as err:
+        # An archive that is not the pinned one is the cause to report, whatever broke reading it.
+        for kind, path in paths.items():
+            if kind in pins:
+                _check_pin(path, sha256_of(path), pins[kind], err)
+        raise
+
+
+def _convert(
+    paths: Mapping[str, str | os.PathLike],
+    pins: Mapping[str, str],
+    dest: str | os.PathLike,
+    metadata: dict[str, str],
+    chunk_rows: int,
+    log: Callable[[str], object],
+) -> int:
+    count, _, _ = read_image_header(paths["images"])
+    labels_count = read_label_count(paths["labels"])
+    if labels_count != count:
         raise TableError(
-            f"{os.fspath(images_path)}: images are {rows}x{cols} = {rows * cols} pixels, "
-            f"expected {N_PIXELS} ({SIDE}x{SIDE}). This is not an MNIST-family archive."
+            f"{os.fspath(paths['images'])} has {count} images but {os.fspath(paths['labels'])} "
+            f"has {labels_count} labels; they must be the same split of the same dataset."
         )
-    labels = read_labels(labels_path)
-    if len(labels) != count:
-        raise TableError(
-            f"{os.fspath(images_path)} has {count} images but {os.fspath(labels_path)} has "
-            f"{len(labels)} labels; they must be the same split of the same dataset."
-        )
-    schema = SCHEMA.with_metadata({str(k): str(v) for k, v in metadata.items()})
-    done = 0
+    digests = {kind: hashlib.sha256() for kind in ARCHIVE_KINDS}
+    chunks = zip(
+        iter_image_chunks(paths["images"], chunk_rows, digest=digests["images"]),
+        iter_label_chunks(paths["labels"], chunk_rows, count=count, digest=digests["labels"]),
+        strict=True,
+    )
+    progress = Progress(os.fspath(dest), count, "rows", log)
     with (
         atomic_path(dest) as tmp,
         pq.ParquetWriter(
             tmp,
-            schema,
+            SCHEMA,
             compression=COMPRESSION,
             compression_level=COMPRESSION_LEVEL,
             use_dictionary=USE_DICTIONARY,
+            # The metadata holds the hashes of the archives, known once they are read: it is
+            # written with the footer, not with an Arrow schema stored up front.
+            store_schema=False,
         ) as writer,
     ):
-        for chunk in iter_image_chunks(images_path, chunk_rows):
-            n = len(chunk)
+        for images, labels in chunks:
             # Contiguous (784, n): every row of it is a column, handed to Arrow without a copy.
-            pixels = np.ascontiguousarray(chunk.T)
+            pixels = np.ascontiguousarray(images.T)
             arrays = [pa.array(column) for column in pixels]
-            arrays.append(pa.array(labels[done : done + n]))
-            writer.write_table(pa.Table.from_arrays(arrays, schema=schema), row_group_size=n)
-            done += n
-    return done
+            arrays.append(pa.array(labels))
+            writer.write_table(
+                pa.Table.from_arrays(arrays, schema=SCHEMA), row_group_size=len(labels)
+            )
+            progress.update(len(labels))
+        for kind, path in paths.items():
+            metadata[f"{kind}_sha256"] = digests[kind].hexdigest()
+            if kind in pins:
+                _check_pin(path, metadata[f"{kind}_sha256"], pins[kind])
+        writer.add_key_value_metadata({str(k): str(v) for k, v in metadata.items()})
+    return progress.done
+
+
+def _check_pin(path: str | os.PathLike, found: str, pin: str, cause: Exception | None = None):
+    """Refuse an archive whose SHA-256 is not its pin; `cause`: what went wrong reading it."""
+    if found != pin:
+        name = os.fspath(path)
+        detail = f" Reading it failed: {cause}" if cause else ""
+        raise ChecksumError(
+            f"{name}: SHA-256 {found}, but the config pins {pin}: these are not the bytes that "
+            f"were downloaded and verified (was the file replaced or changed since?).{detail} "
+            f"Delete {name} and rerun, so it is downloaded and verified again."
+        )
 
 
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The key-value metadata stored with a table (without Arrow's and pandas' own keys)."""
-    raw = pq.read_schema(path).metadata or {}
+    with pq.ParquetFile(path) as file:
+        raw = file.metadata.metadata or {}
     return {k.decode(): v.decode() for k, v in raw.items() if not k.startswith(_ARROW_KEYS)}
 
 
@@ -160,6 +225,23 @@ def iter_batches(
     """
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be a positive integer, got {batch_rows}")
+    file, stop = _open_range(path, start, stop)
+    return _rebatch(_row_ranges(file, start, stop), batch_rows)
+
+
+def iter_targets(
+    path: str | os.PathLike, start: int = 0, stop: int | None = None
+) -> Iterator[np.ndarray]:
+    """Yield the targets (uint8) of rows [start, stop), one array per overlapping row group,
+    reading the target column only."""
+    file, stop = _open_range(path, start, stop)
+    return _targets(file, start, stop)
+
+
+def _open_range(
+    path: str | os.PathLike, start: int, stop: int | None
+) -> tuple[pq.ParquetFile, int]:
+    """Open a pixel table and check that rows [start, stop) (stop None: to the end) are in it."""
     file = _open_table(path)
     total = file.metadata.num_rows
     stop = total if stop is None else stop
@@ -168,7 +250,17 @@ def iter_batches(
         raise ValueError(
             f"{os.fspath(path)}: rows [{start}, {stop}) are not within the table's {total} rows"
         )
-    return _rebatch(_row_ranges(file, start, stop), batch_rows)
+    return file, stop
+
+
+def _groups(file: pq.ParquetFile, start: int, stop: int) -> Iterator[tuple[int, slice]]:
+    """(row group, the slice of it within rows [start, stop)) for each overlapping row group."""
+    lo = 0
+    for group in range(file.num_row_groups):
+        hi = lo + file.metadata.row_group(group).num_rows
+        if max(lo, start) < min(hi, stop):
+            yield group, slice(max(start, lo) - lo, min(stop, hi) - lo)
+        lo = hi
 
 
 def _row_ranges(
@@ -176,14 +268,15 @@ def _row_ranges(
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The rows [start, stop) as one (x, target) piece per overlapping row group."""
     with file:
-        lo = 0
-        for group in range(file.num_row_groups):
-            hi = lo + file.metadata.row_group(group).num_rows
-            if max(lo, start) < min(hi, stop):
-                x, target = _to_arrays(file.read_row_group(group, columns=COLUMNS))
-                keep = slice(max(start, lo) - lo, min(stop, hi) - lo)
-                yield x[keep], target[keep]
-            lo = hi
+        for group, keep in _groups(file, start, stop):
+            x, target = _to_arrays(file.read_row_group(group, columns=COLUMNS))
+            yield x[keep], target[keep]
+
+
+def _targets(file: pq.ParquetFile, start: int, stop: int) -> Iterator[np.ndarray]:
+    with file:
+        for group, keep in _groups(file, start, stop):
+            yield file.read_row_group(group, columns=[TARGET]).column(0).to_numpy()[keep]
 
 
 def _rebatch(
