@@ -16,6 +16,7 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/perceptron.smk"
+include: "workflow/rules/summary.smk"
 
 
 rule all:

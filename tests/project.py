@@ -76,12 +76,16 @@ def write_overlay(project: Path, mirrors: list[str], files: dict[str, dict], **s
     return path
 
 
-def snakemake(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """Run snakemake in `project` with the overlay; on an unexpected failure show its output."""
+def snakemake(
+    project: Path, *args: str, check: bool = True, merged: bool = False
+) -> subprocess.CompletedProcess:
+    """Run snakemake in `project` with the overlay; on an unexpected failure show its output.
+    `merged`: stderr goes into stdout, in the order a terminal would show them."""
     result = subprocess.run(
         [SNAKEMAKE, *args, "--cores", "2", "--configfile", "overlay.yaml"],
         cwd=project,
-        capture_output=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merged else subprocess.PIPE,
         text=True,
         timeout=600,
     )

@@ -130,6 +130,7 @@ def test_changing_batch_size_reruns_predict_and_what_follows_only(built):
         "predict": 2,
         "gather_predictions": 2,
         "evaluate": 2,
+        "summarize_results": 1,
         "all": 1,
     }
 
@@ -140,7 +141,13 @@ def test_giving_weights_reruns_predict_and_what_follows_only(built, tmp_path):
     overlay = yaml.safe_load((project / "overlay.yaml").read_text())
     overlay["model"]["weights"] = str(weights)
     (project / "overlay.yaml").write_text(yaml.safe_dump(overlay))
-    assert planned_jobs(project) == {"predict": 2, "gather_predictions": 2, "evaluate": 2, "all": 1}
+    assert planned_jobs(project) == {
+        "predict": 2,
+        "gather_predictions": 2,
+        "evaluate": 2,
+        "summarize_results": 1,
+        "all": 1,
+    }
 
 
 @pytest.mark.parametrize(

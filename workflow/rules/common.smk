@@ -94,6 +94,7 @@ def final_outputs():
     )
     if trains_model():
         outputs.append(f"results/reports/{dataset}/training_curves.png")
+    outputs.append(f"results/reports/{dataset}/summary.html")
     outputs += [
         "results/perceptron/gates.csv",
         "results/perceptron/xor_compositions.csv",

@@ -1,3 +1,6 @@
+from mnist_pipeline.reporttext import inert_json
+
+
 rule evaluate:
     input:
         predictions="results/predictions/{dataset}/{split}.parquet",
@@ -51,9 +54,13 @@ rule evaluate:
     params:
         dataset="{dataset}",
         split="{split}",
-        classes=lambda wildcards: config["datasets"][wildcards.dataset]["classes"],
-        weights_source=lambda wildcards: config["model"]["weights"]
-        or "trained by train_model",
+        # As JSON without <, >, &: the HTML report shows a job's params (see inert_json).
+        classes=lambda wildcards: inert_json(
+            config["datasets"][wildcards.dataset]["classes"]
+        ),
+        weights_source=lambda wildcards: inert_json(
+            config["model"]["weights"] or "trained by train_model"
+        ),
         batch_size=config["batch_size"],
     script:
         "../scripts/evaluate.py"
