@@ -1,10 +1,6 @@
 """Untrusted text on its way to a terminal or to HTML."""
 
-import json
-
-import pytest
-
-from mnist_pipeline.reporttext import html_text, inert_json, printable
+from mnist_pipeline.reporttext import html_text, printable
 
 MARKUP = "</script><img src=x onerror=alert(1)>&amp;'\""
 CONTROLS = "\x1b[2J\x1b]0;x\x07\r\n\x9b1m\u202e\u200f\x00\x7f"
@@ -13,14 +9,6 @@ CONTROLS = "\x1b[2J\x1b]0;x\x07\r\n\x9b1m\u202e\u200f\x00\x7f"
 def test_printable_replaces_every_control_and_format_character():
     assert printable(f"a{CONTROLS}b") == "a?[2J?]0;x???" + "?1m" + "????b"
     assert printable("Ankle boot, ㅋ, é, 🙂") == "Ankle boot, ㅋ, é, 🙂"
-
-
-@pytest.mark.parametrize("value", [MARKUP, [MARKUP, "T-shirt/top", CONTROLS], "plain"])
-def test_inert_json_gives_the_value_back_and_holds_no_markup(value):
-    text = inert_json(value)
-    assert json.loads(text) == value
-    assert not set("<>&'") & set(text)
-    assert "\x1b" not in text and "\n" not in text
 
 
 def test_html_text_escapes_markup_and_quotes_after_removing_controls():

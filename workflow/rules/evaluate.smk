@@ -1,6 +1,3 @@
-from mnist_pipeline.reporttext import inert_json
-
-
 rule evaluate:
     input:
         predictions="results/predictions/{dataset}/{split}.parquet",
@@ -54,13 +51,9 @@ rule evaluate:
     params:
         dataset="{dataset}",
         split="{split}",
-        # As JSON without <, >, &: the HTML report shows a job's params (see inert_json).
-        classes=lambda wildcards: inert_json(
-            config["datasets"][wildcards.dataset]["classes"]
-        ),
-        weights_source=lambda wildcards: inert_json(
-            config["model"]["weights"] or "trained by train_model"
-        ),
+        classes=lambda wildcards: config["datasets"][wildcards.dataset]["classes"],
+        weights_source=lambda wildcards: config["model"]["weights"]
+        or "trained by train_model",
         batch_size=config["batch_size"],
     script:
         "../scripts/evaluate.py"
