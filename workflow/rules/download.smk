@@ -12,6 +12,7 @@ rule download_archive:
     params:
         entry=archive_entry,
         mirrors=lambda wildcards: config["datasets"][wildcards.dataset]["mirrors"],
+        mirrors_note=lookup(dpath="datasets/{dataset}/mirrors_note", within=config),
         timeout=config["download"]["timeout_seconds"],
         retries=config["download"]["retries"],
         backoff=config["download"]["backoff_seconds"],
