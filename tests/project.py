@@ -14,6 +14,7 @@ from idxgen import gz, idx_images, idx_labels
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 SHARED_MNIST = REPO.parent / "shared" / "mnist"
+SHARED_BOOK = REPO.parent / "shared" / "book"
 
 ARCHIVE_NAMES = {
     "train_images": "train-images-idx3-ubyte.gz",

@@ -1,3 +1,7 @@
+localrules:
+    download_weights,
+
+
 rule download_archive:
     output:
         "results/downloads/{dataset}/{archive}",
@@ -18,3 +22,24 @@ rule download_archive:
         backoff=config["download"]["backoff_seconds"],
     script:
         "../scripts/download_archive.py"
+
+
+rule download_weights:
+    output:
+        "results/model/book/{file}",
+    log:
+        "results/logs/download_weights/book/{file}.log",
+    benchmark:
+        "results/benchmarks/download_weights/book/{file}.tsv"
+    wildcard_constraints:
+        file=r"[^/]+",
+    conda:
+        "../envs/pipeline.yaml"
+    params:
+        entry=book_weights_entry,
+        mirrors=book_weights_mirrors,
+        timeout=config["download"]["timeout_seconds"],
+        retries=config["download"]["retries"],
+        backoff=config["download"]["backoff_seconds"],
+    script:
+        "../scripts/download_weights.py"
