@@ -14,6 +14,7 @@ from idxgen import gz, idx_images, idx_labels
 REPO = Path(__file__).resolve().parents[1]
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 SHARED_MNIST = REPO.parent / "shared" / "mnist"
+SHARED_BOOK = REPO.parent / "shared" / "book"
 
 ARCHIVE_NAMES = {
     "train_images": "train-images-idx3-ubyte.gz",
@@ -64,10 +65,16 @@ def shared_pins() -> dict[str, dict]:
     }
 
 
-def write_overlay(project: Path, mirrors: list[str], files: dict[str, dict], **settings) -> Path:
-    """A --configfile overlay pointing mnist at `mirrors`, with quick download settings."""
+def write_overlay(
+    project: Path,
+    mirrors: list[str],
+    files: dict[str, dict],
+    for_dataset: str = "mnist",
+    **settings,
+) -> Path:
+    """A --configfile overlay pointing `for_dataset` at `mirrors`, with quick download settings."""
     overlay = {
-        "datasets": {"mnist": {"mirrors": mirrors, "files": files}},
+        "datasets": {for_dataset: {"mirrors": mirrors, "files": files}},
         "download": {"timeout_seconds": 2, "retries": 2, "backoff_seconds": 0.01},
         **settings,
     }

@@ -14,9 +14,7 @@ import pytest
 from mnist_pipeline.network import SHAPES
 from mnist_pipeline.weights import WeightsError, load_weights, save_weights, validate_weights
 
-from project import REPO
-
-SHARED_BOOK = REPO.parent / "shared" / "book"
+from project import SHARED_BOOK
 
 NUMPY2_GLOBAL = b"cnumpy._core.multiarray\n_reconstruct\n"
 NUMPY1_GLOBAL = b"cnumpy.core.multiarray\n_reconstruct\n"

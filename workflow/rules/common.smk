@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from mnist_pipeline.config import load_schema, validate_config
+from mnist_pipeline.config import BOOK_WEIGHTS, load_schema, validate_config
 
 # Checked before any job is planned: the config, and --set-scatter counts, which Snakemake
 # keeps apart from the config and would otherwise take as given (0 makes empty predictions).
@@ -12,11 +12,14 @@ config.update(
     )
 )
 
-if config["model"]["weights"] and not Path(config["model"]["weights"]).is_file():
+if (
+    config["model"]["weights"] not in (None, BOOK_WEIGHTS)
+    and not Path(config["model"]["weights"]).is_file()
+):
     raise ValueError(
         f"config key 'model.weights': {config['model']['weights']} is not a file. Give the path "
-        "of the book's sample_weight.pkl or of an .npz with W1 b1 W2 b2 W3 b3, or null to train "
-        "a model here."
+        f"of a .pkl or an .npz with W1 b1 W2 b2 W3 b3, {BOOK_WEIGHTS} to download the book's "
+        "weights (models.book), or null to train a model here."
     )
 
 SPLITS = ["train", "test"]
@@ -68,10 +71,34 @@ def trains_model():
 
 
 def model_weights(wildcards):
-    """The user's weights file, or the one train_model writes for this dataset."""
+    """The user's weights file, the book's as download_weights writes it, or the one
+    train_model writes for this dataset."""
     if trains_model():
         return f"results/model/{wildcards.dataset}/weights.npz"
+    if config["model"]["weights"] == BOOK_WEIGHTS:
+        return f"results/model/book/{book_model()['file']['name']}"
     return config["model"]["weights"]
+
+
+def book_model():
+    """models.book: the mirrors and pins of the book's weights (there when model.weights is
+    book: validate_config checks that)."""
+    return config["models"][BOOK_WEIGHTS]
+
+
+def book_weights_entry(wildcards):
+    """models.book.file, the pins of the file a download_weights job writes."""
+    entry = book_model()["file"]
+    if entry["name"] != wildcards.file:
+        raise ValueError(
+            f"results/model/book/{wildcards.file}: the book's weights are {entry['name']} "
+            "(models.book.file.name), not this file"
+        )
+    return entry
+
+
+def book_weights_mirrors(wildcards):
+    return book_model()["mirrors"]
 
 
 REPORT_FILES = [

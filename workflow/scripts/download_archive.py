@@ -12,6 +12,7 @@ with rule_log(snakemake.log[0]) as log:
         snakemake.output[0],
         config_key=dataset,
         pins_key=f"{dataset}.files",
+        note=snakemake.params.mirrors_note,
         timeout=snakemake.params.timeout,
         retries=snakemake.params.retries,
         backoff=snakemake.params.backoff,

@@ -18,9 +18,15 @@ import yaml
 from jsonschema import Draft202012Validator, validators
 from jsonschema.exceptions import ValidationError
 
+from .dims import CLASSES
 from .errors import MnistPipelineError
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+
+# The model.weights value that stands for the book's weights, downloaded as models.book says.
+BOOK_WEIGHTS = "book"
+# The book's network ends in this many outputs: it can only tell apart datasets of as many classes.
+BOOK_CLASSES = CLASSES
 
 # Snakemake's scattergather names, each with the config key that sets its default count.
 SCATTER_KEYS = {"predict": "predict.shards"}
@@ -95,7 +101,7 @@ def validate_config(
     if problems:
         raise _error(problems)
     filled = _with_defaults(copy.deepcopy(dict(config)), schema, schema)
-    problems = _dataset_problems(filled, schema)
+    problems = _dataset_problems(filled, schema) + _model_problems(filled)
     if problems:
         raise _error(problems)
     return filled
@@ -197,6 +203,29 @@ def _dataset_problems(config: Mapping, schema: Mapping) -> list[str]:
                 "different archives cannot have the same bytes, so one of them pins the wrong "
                 "file. Pin each archive with its own SHA-256 (sha256sum *.gz on the mirror)."
             )
+    return problems
+
+
+def _model_problems(config: Mapping) -> list[str]:
+    """model.weights: book needs models.book, and a dataset of as many classes as the book's."""
+    if config["model"]["weights"] != BOOK_WEIGHTS:
+        return []
+    problems = []
+    if BOOK_WEIGHTS not in config["models"]:
+        problems.append(
+            f"config key 'model.weights' is {BOOK_WEIGHTS!r}, but 'models' has no entry "
+            f"{BOOK_WEIGHTS!r}: add models.{BOOK_WEIGHTS} with the mirrors and pins of the book's "
+            "weights (config/config.yaml ships them), or set model.weights to a path or null."
+        )
+    dataset = config["dataset"]
+    classes = config["datasets"].get(dataset, {}).get("classes")
+    if classes is not None and len(classes) != BOOK_CLASSES:
+        problems.append(
+            f"config key 'model.weights' is {BOOK_WEIGHTS!r}: the book's weights have "
+            f"{BOOK_CLASSES} outputs, but dataset {dataset!r} has {len(classes)} classes "
+            f"(datasets.{dataset}.classes). Choose a dataset of {BOOK_CLASSES} classes, or set "
+            "model.weights to null to train a model for this one."
+        )
     return problems
 
 

@@ -109,6 +109,7 @@ def fetch_file(
     *,
     config_key: str,
     pins_key: str | None = None,
+    note: str | None = None,
     timeout: float = 30.0,
     retries: int = 3,
     backoff: float = 1.0,
@@ -124,7 +125,8 @@ def fetch_file(
     the deadline. Other failures, a passed deadline among them, move on to the next mirror.
     A long download logs its progress every `progress_interval` seconds.
     Returns the URL used (password redacted); raises DownloadError listing every URL tried and
-    why it failed, pointing to `config_key`.mirrors and to the pins under `pins_key`.
+    why it failed, then `note` (what the config says about these mirrors, if anything), pointing
+    to `config_key`.mirrors, to the pins under `pins_key` and to a private mirror.
     """
     sha256 = sha256.lower()
     deadline = attempt_deadline(timeout, size)
@@ -160,7 +162,7 @@ def fetch_file(
                 return shown
         failures.append((shown, _summary(reasons)))
     raise DownloadError(
-        _failure_message(name, size, sha256, failures, config_key, pins_key or config_key)
+        _failure_message(name, size, sha256, failures, config_key, pins_key or config_key, note)
     )
 
 
@@ -593,13 +595,16 @@ def _failure_message(
     failures: list[tuple[str, str]],
     config_key: str,
     pins_key: str,
+    note: str | None,
 ) -> str:
     tried = "\n".join(f"  - {url}: {reason}" for url, reason in failures)
+    about = f"About these mirrors: {note}\n" if note else ""
     return (
         f"Could not download {name} ({size} bytes, SHA-256 {sha256}) from any mirror. Tried:\n"
-        f"{tried}\n"
+        f"{tried}\n{about}"
         f"What to do: check {config_key}.mirrors in the config (are the base URLs right and "
         "reachable from here? a proxy goes in HTTP_PROXY/HTTPS_PROXY); if you serve your own "
-        f"copies, pin their size and sha256 under {pins_key} in an overlay config "
-        "(snakemake --configfile my-mirror.yaml)."
+        f"copies, pin their size and sha256 under {pins_key} in an overlay config and run "
+        "snakemake --cores 4 --configfile my-mirror.yaml (config/README.md, section "
+        '"A private mirror", shows how).'
     )
