@@ -1,24 +1,13 @@
-from snakemake.utils import min_version
-
-min_version("9.0")
-
-
+# `snakemake` at the repository's root runs the workflow of workflow/Snakefile, imported the way
+# another workflow imports it (see workflow/Snakefile), with its rules under their own names.
 configfile: "config/config.yaml"
 
 
-report: "workflow/report/workflow.rst"
+module pipeline:
+    snakefile:
+        "workflow/Snakefile"
+    config:
+        config
 
 
-include: "workflow/rules/common.smk"
-include: "workflow/rules/download.smk"
-include: "workflow/rules/convert.smk"
-include: "workflow/rules/model.smk"
-include: "workflow/rules/predict.smk"
-include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/perceptron.smk"
-
-
-rule all:
-    default_target: True
-    input:
-        final_outputs(),
+use rule * from pipeline
