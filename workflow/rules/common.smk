@@ -3,9 +3,7 @@ from pathlib import Path
 from mnist_pipeline.config import load_schema, validate_config
 
 config.update(
-    validate_config(
-        config, load_schema(workflow.source_path("../schemas/config.schema.yaml"))
-    )
+    validate_config(config, load_schema(workflow.source_path("../schemas/config.schema.yaml")))
 )
 
 if config["model"]["weights"] and not Path(config["model"]["weights"]).is_file():
@@ -54,8 +52,7 @@ def split_archives(wildcards):
 
 def split_sha256(wildcards):
     return {
-        kind: archive(wildcards.dataset, wildcards.split, kind)["sha256"]
-        for kind in ARCHIVE_KINDS
+        kind: archive(wildcards.dataset, wildcards.split, kind)["sha256"] for kind in ARCHIVE_KINDS
     }
 
 
@@ -67,7 +64,7 @@ def model_weights(wildcards):
     """The user's weights file, or the one train_model writes for this dataset."""
     if trains_model():
         return f"results/model/{wildcards.dataset}/weights.npz"
-    return config["model"]["weights"]
+    return local(config["model"]["weights"])  # the user's own file: no module prefix
 
 
 REPORT_FILES = [
@@ -95,3 +92,14 @@ def final_outputs():
         "results/perceptron/xor_compositions.csv",
     ]
     return outputs
+
+
+def weights_source():
+    """Where the model comes from, as the reports and their labels name it."""
+    return config["model"]["weights"] or "trained by train_model"
+
+
+def report_labels(output, split=True):
+    """The labels of one file in the HTML report, by which it can be filtered."""
+    labels = {"dataset": "{dataset}", "split": "{split}"} if split else {"dataset": "{dataset}"}
+    return {**labels, "model": weights_source(), "output": output}

@@ -1,17 +1,21 @@
+# Runs on the submitting host (localrule): cluster nodes often have no internet. No benchmark:
+# Snakemake refuses it on a rule whose output `--cache` may take from the cache instead of a run.
 rule download_archive:
     output:
         "results/downloads/{dataset}/{archive}",
     log:
         "results/logs/download_archive/{dataset}/{archive}.log",
-    benchmark:
-        "results/benchmarks/download_archive/{dataset}/{archive}.tsv"
     wildcard_constraints:
         archive=r"[^/]+\.gz",
+    cache: "omit-software"
+    localrule: True
     conda:
         "../envs/pipeline.yaml"
+    resources:
+        runtime=10,
     params:
         entry=archive_entry,
-        mirrors=lambda wildcards: config["datasets"][wildcards.dataset]["mirrors"],
+        mirrors=lookup(dpath="datasets/{dataset}/mirrors", within=config),
         timeout=config["download"]["timeout_seconds"],
         retries=config["download"]["retries"],
         backoff=config["download"]["backoff_seconds"],
