@@ -1,25 +1,33 @@
-from snakemake.utils import min_version
-
-min_version("9.0")
-
-
+# `snakemake` at the repository's root runs the workflow of workflow/Snakefile, imported the way
+# another workflow imports it (see workflow/Snakefile), with its rules under their own names.
 configfile: "config/config.yaml"
 
 
-report: "workflow/report/workflow.rst"
+module pipeline:
+    snakefile:
+        "workflow/Snakefile"
+    config:
+        config
 
 
-include: "workflow/rules/common.smk"
-include: "workflow/rules/download.smk"
-include: "workflow/rules/convert.smk"
-include: "workflow/rules/model.smk"
-include: "workflow/rules/predict.smk"
-include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/perceptron.smk"
-include: "workflow/rules/summary.smk"
+use rule * from pipeline
 
 
-rule all:
-    default_target: True
-    input:
-        final_outputs(),
+# The answer of a run, after Snakemake's own summary (a module's handlers are not run, so it lives
+# here, where users run the pipeline; a host workflow prints its own).
+onsuccess:
+    # Not after --touch: it ran nothing, so there is nothing new to announce.
+    if not workflow.touch:
+        import sys
+        from mnist_pipeline.summary import run_summary, show_at_exit
+
+        show_at_exit(
+            run_summary(
+                [
+                    job.output.accuracy
+                    for job in workflow.dag.jobs
+                    if job.rule.name == "evaluate"
+                ],
+                sys.argv,
+            )
+        )

@@ -61,8 +61,7 @@ def split_archives(wildcards):
 
 def split_sha256(wildcards):
     return {
-        kind: archive(wildcards.dataset, wildcards.split, kind)["sha256"]
-        for kind in ARCHIVE_KINDS
+        kind: archive(wildcards.dataset, wildcards.split, kind)["sha256"] for kind in ARCHIVE_KINDS
     }
 
 
@@ -77,7 +76,7 @@ def model_weights(wildcards):
         return f"results/model/{wildcards.dataset}/weights.npz"
     if config["model"]["weights"] == BOOK_WEIGHTS:
         return f"results/model/book/{book_model()['file']['name']}"
-    return config["model"]["weights"]
+    return local(config["model"]["weights"])  # the user's own file: no module prefix
 
 
 def book_model():
@@ -127,3 +126,14 @@ def final_outputs():
         "results/perceptron/xor_compositions.csv",
     ]
     return outputs
+
+
+def weights_source():
+    """Where the model comes from, as the reports and their labels name it."""
+    return config["model"]["weights"] or "trained by train_model"
+
+
+def report_labels(output, split=True):
+    """The labels of one file in the HTML report, by which it can be filtered."""
+    labels = {"dataset": "{dataset}", "split": "{split}"} if split else {"dataset": "{dataset}"}
+    return {**labels, "model": weights_source(), "output": output}

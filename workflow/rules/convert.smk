@@ -11,6 +11,7 @@ rule convert_to_parquet:
         "../envs/pipeline.yaml"
     resources:
         mem_mb=600,
+        runtime=10,
     params:
         sha256=split_sha256,
     script:

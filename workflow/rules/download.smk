@@ -1,21 +1,21 @@
-localrules:
-    download_weights,
-
-
+# Runs on the submitting host (localrule): cluster nodes often have no internet. No benchmark:
+# Snakemake refuses it on a rule whose output `--cache` may take from the cache instead of a run.
 rule download_archive:
     output:
         "results/downloads/{dataset}/{archive}",
     log:
         "results/logs/download_archive/{dataset}/{archive}.log",
-    benchmark:
-        "results/benchmarks/download_archive/{dataset}/{archive}.tsv"
     wildcard_constraints:
         archive=r"[^/]+\.gz",
+    cache: "omit-software"
+    localrule: True
     conda:
         "../envs/pipeline.yaml"
+    resources:
+        runtime=10,
     params:
         entry=archive_entry,
-        mirrors=lambda wildcards: config["datasets"][wildcards.dataset]["mirrors"],
+        mirrors=lookup(dpath="datasets/{dataset}/mirrors", within=config),
         mirrors_note=lookup(dpath="datasets/{dataset}/mirrors_note", within=config),
         timeout=config["download"]["timeout_seconds"],
         retries=config["download"]["retries"],
@@ -33,8 +33,11 @@ rule download_weights:
         "results/benchmarks/download_weights/book/{file}.tsv"
     wildcard_constraints:
         file=r"[^/]+",
+    localrule: True
     conda:
         "../envs/pipeline.yaml"
+    resources:
+        runtime=5,
     params:
         entry=book_weights_entry,
         mirrors=book_weights_mirrors,

@@ -9,36 +9,42 @@ rule evaluate:
             caption="../report/accuracy.rst",
             category="Evaluation",
             subcategory="{dataset} {split}",
+            labels=report_labels("accuracy"),
         ),
         per_class=report(
             "results/reports/{dataset}/{split}/per_class.csv",
             caption="../report/per_class.rst",
             category="Evaluation",
             subcategory="{dataset} {split}",
+            labels=report_labels("per-class metrics"),
         ),
         confusion_csv=report(
             "results/reports/{dataset}/{split}/confusion_matrix.csv",
             caption="../report/confusion_matrix_csv.rst",
             category="Evaluation",
             subcategory="{dataset} {split}",
+            labels=report_labels("confusion matrix (table)"),
         ),
         confusion_png=report(
             "results/reports/{dataset}/{split}/confusion_matrix.png",
             caption="../report/confusion_matrix.rst",
             category="Evaluation",
             subcategory="{dataset} {split}",
+            labels=report_labels("confusion matrix"),
         ),
         samples=report(
             "results/reports/{dataset}/{split}/samples.png",
             caption="../report/samples.rst",
             category="Pictures",
             subcategory="{dataset} {split}",
+            labels=report_labels("samples"),
         ),
         misclassified=report(
             "results/reports/{dataset}/{split}/misclassified.png",
             caption="../report/misclassified.rst",
             category="Pictures",
             subcategory="{dataset} {split}",
+            labels=report_labels("misclassified"),
         ),
     log:
         "results/logs/evaluate/{dataset}/{split}.log",
@@ -48,12 +54,12 @@ rule evaluate:
         "../envs/pipeline.yaml"
     resources:
         mem_mb=1000,
+        runtime=10,
     params:
         dataset="{dataset}",
         split="{split}",
-        classes=lambda wildcards: config["datasets"][wildcards.dataset]["classes"],
-        weights_source=lambda wildcards: config["model"]["weights"]
-        or "trained by train_model",
+        classes=lookup(dpath="datasets/{dataset}/classes", within=config),
+        weights_source=weights_source(),
         batch_size=config["batch_size"],
     script:
         "../scripts/evaluate.py"

@@ -8,6 +8,7 @@ rule train_model:
             "results/model/{dataset}/history.csv",
             caption="../report/history.rst",
             category="Training",
+            labels=report_labels("history", split=False),
         ),
     log:
         "results/logs/train_model/{dataset}.log",
@@ -18,6 +19,7 @@ rule train_model:
     threads: 1
     resources:
         mem_mb=2000,
+        runtime=60,
     params:
         settings=config["model"]["train"],
     script:
@@ -32,12 +34,16 @@ rule plot_training_curves:
             "results/reports/{dataset}/training_curves.png",
             caption="../report/training_curves.rst",
             category="Training",
+            labels=report_labels("training curves", split=False),
         ),
     log:
         "results/logs/plot_training_curves/{dataset}.log",
     benchmark:
         "results/benchmarks/plot_training_curves/{dataset}.tsv"
+    localrule: True
     conda:
         "../envs/pipeline.yaml"
+    resources:
+        runtime=5,
     script:
         "../scripts/plot_training_curves.py"

@@ -3,7 +3,7 @@ rule predict:
         table="results/parquet/{dataset}/{split}.parquet",
         weights=model_weights,
     output:
-        "results/predictions/{dataset}/shards/{split}/{scatteritem}.parquet",
+        temp("results/predictions/{dataset}/shards/{split}/{scatteritem}.parquet"),
     log:
         "results/logs/predict/{dataset}/{split}/{scatteritem}.log",
     benchmark:
@@ -13,6 +13,7 @@ rule predict:
     threads: 1
     resources:
         mem_mb=600,
+        runtime=10,
     params:
         batch_size=config["batch_size"],
         shard="{scatteritem}",
@@ -33,9 +34,11 @@ rule gather_predictions:
         "results/logs/gather_predictions/{dataset}/{split}.log",
     benchmark:
         "results/benchmarks/gather_predictions/{dataset}/{split}.tsv"
+    localrule: True
     conda:
         "../envs/pipeline.yaml"
     resources:
         mem_mb=300,
+        runtime=5,
     script:
         "../scripts/gather_predictions.py"

@@ -1,8 +1,6 @@
 rule summarize_results:
     input:
-        accuracy=expand(
-            "results/reports/{{dataset}}/{split}/accuracy.json", split=config["splits"]
-        ),
+        accuracy=expand("results/reports/{{dataset}}/{split}/accuracy.json", split=config["splits"]),
         confusion=expand(
             "results/reports/{{dataset}}/{split}/confusion_matrix.png",
             split=config["splits"],
@@ -17,25 +15,10 @@ rule summarize_results:
         "results/logs/summarize_results/{dataset}.log",
     benchmark:
         "results/benchmarks/summarize_results/{dataset}.tsv"
+    localrule: True
     conda:
         "../envs/pipeline.yaml"
+    resources:
+        runtime=5,
     script:
         "../scripts/summarize_results.py"
-
-
-onsuccess:
-    # Not after --touch: it ran nothing, so there is nothing new to announce.
-    if not workflow.touch:
-        import sys
-        from mnist_pipeline.summary import run_summary, show_at_exit
-
-        show_at_exit(
-            run_summary(
-                [
-                    job.output.accuracy
-                    for job in workflow.dag.jobs
-                    if job.rule.name == "evaluate"
-                ],
-                sys.argv,
-            )
-        )
