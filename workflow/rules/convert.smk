@@ -13,5 +13,7 @@ rule convert_to_parquet:
         mem_mb=600,
     params:
         sha256=split_sha256,
+        bundle=split_bundle,
+        layout=archive_layout,
     script:
         "../scripts/convert_to_parquet.py"

@@ -20,6 +20,7 @@ rule train_model:
         mem_mb=2000,
     params:
         settings=config["model"]["train"],
+        classes=class_count,
     script:
         "../scripts/train_model.py"
 

@@ -16,6 +16,7 @@ rule predict:
     params:
         batch_size=config["batch_size"],
         shard="{scatteritem}",
+        classes=class_count,
     script:
         "../scripts/predict.py"
 
@@ -37,5 +38,7 @@ rule gather_predictions:
         "../envs/pipeline.yaml"
     resources:
         mem_mb=300,
+    params:
+        classes=class_count,
     script:
         "../scripts/gather_predictions.py"

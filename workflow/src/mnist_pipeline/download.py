@@ -107,8 +107,8 @@ def fetch_file(
     sha256: str,
     dest: str | Path,
     *,
-    config_key: str,
-    pins_key: str | None = None,
+    config_key: str | Sequence[str],
+    pins_key: str | Sequence[str] | None = None,
     timeout: float = 30.0,
     retries: int = 3,
     backoff: float = 1.0,
@@ -124,7 +124,8 @@ def fetch_file(
     the deadline. Other failures, a passed deadline among them, move on to the next mirror.
     A long download logs its progress every `progress_interval` seconds.
     Returns the URL used (password redacted); raises DownloadError listing every URL tried and
-    why it failed, pointing to `config_key`.mirrors and to the pins under `pins_key`.
+    why it failed, pointing to `config_key`.mirrors and to the pins under `pins_key` (each may
+    be several keys: a bundle serves several datasets).
     """
     sha256 = sha256.lower()
     deadline = attempt_deadline(timeout, size)
@@ -591,15 +592,21 @@ def _failure_message(
     size: int,
     sha256: str,
     failures: list[tuple[str, str]],
-    config_key: str,
-    pins_key: str,
+    config_key: str | Sequence[str],
+    pins_key: str | Sequence[str],
 ) -> str:
     tried = "\n".join(f"  - {url}: {reason}" for url, reason in failures)
     return (
         f"Could not download {name} ({size} bytes, SHA-256 {sha256}) from any mirror. Tried:\n"
         f"{tried}\n"
-        f"What to do: check {config_key}.mirrors in the config (are the base URLs right and "
-        "reachable from here? a proxy goes in HTTP_PROXY/HTTPS_PROXY); if you serve your own "
-        f"copies, pin their size and sha256 under {pins_key} in an overlay config "
-        "(snakemake --configfile my-mirror.yaml)."
+        f"What to do: check {_keys(config_key, '.mirrors')} in the config (are the base URLs "
+        "right and reachable from here? a proxy goes in HTTP_PROXY/HTTPS_PROXY); if you serve "
+        f"your own copies, pin their size and sha256 under {_keys(pins_key)} in an overlay "
+        "config (snakemake --configfile my-mirror.yaml)."
     )
+
+
+def _keys(keys: str | Sequence[str], leaf: str = "") -> str:
+    """One config key, or several: "a.mirrors", "a.mirrors and b.mirrors"."""
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    return " and ".join(f"{key}{leaf}" for key in keys)
