@@ -96,9 +96,9 @@ def convert_idx_to_parquet(
     """
     paths = {"images": images_path, "labels": labels_path}
     pins = {kind: pin.lower() for kind, pin in (sha256 or {}).items()}
-    labels = {"classes": classes, "first_label": first_label}
+    numbering = {"classes": classes, "first_label": first_label}
     try:
-        return _convert(paths, pins, dest, dict(metadata), chunk_rows, log, transposed, labels)
+        return _convert(paths, pins, dest, dict(metadata), chunk_rows, log, transposed, numbering)
     except ChecksumError:
         raise
     except (IdxFormatError, TableError) as err:
@@ -117,7 +117,7 @@ def _convert(
     chunk_rows: int,
     log: Callable[[str], object],
     transposed: bool,
-    labels: Mapping[str, int],
+    numbering: Mapping[str, int],
 ) -> int:
     count, _, _ = read_image_header(paths["images"])
     labels_count = read_label_count(paths["labels"])
@@ -130,7 +130,7 @@ def _convert(
     chunks = zip(
         iter_image_chunks(paths["images"], chunk_rows, digest=digests["images"]),
         iter_label_chunks(
-            paths["labels"], chunk_rows, count=count, digest=digests["labels"], **labels
+            paths["labels"], chunk_rows, count=count, digest=digests["labels"], **numbering
         ),
         strict=True,
     )
