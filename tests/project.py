@@ -105,7 +105,8 @@ def snakemake(
 
 def planned_jobs(project: Path, *args: str) -> dict[str, int]:
     """Rule name -> job count of what a dry run would do (empty when nothing is to be done)."""
-    result = snakemake(project, "--dry-run", "--quiet", "rules", *args)
+    # "--quiet rules" last: it takes several values, and would swallow targets that followed it
+    result = snakemake(project, "--dry-run", *args, "--quiet", "rules")
     counts: dict[str, int] = {}
     in_table = False
     for line in (result.stdout + result.stderr).splitlines():

@@ -14,11 +14,13 @@ from mnist_pipeline.config import (
     validate_config,
 )
 
+from emnist import SPLITS, member
 from project import REPO
 
 SCHEMA = load_schema(REPO / "workflow/schemas/config.schema.yaml")
 CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text())
 FACTS = REPO.parent / "shared" / "facts" / "archives.tsv"
+EMNIST = [f"emnist-{split}" for split in SPLITS]
 
 
 def test_the_shipped_config_is_valid_and_already_complete():
@@ -68,6 +70,7 @@ def test_default_mirrors_are_the_public_ones_in_order():
             "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
         ],
         "kmnist": ["http://codh.rois.ac.jp/kmnist/dataset/kmnist/"],
+        **{name: ["https://biometrics.nist.gov/cs_links/EMNIST/"] for name in EMNIST},
     }
 
 
@@ -108,7 +111,9 @@ def with_change(path, value):
         (
             "datasets.cifar",
             {},
-            "unknown key 'cifar' under 'datasets'; allowed: fashion-mnist, kmnist, mnist",
+            "unknown key 'cifar' under 'datasets'; allowed: emnist-balanced, emnist-byclass, "
+            "emnist-bymerge, emnist-digits, emnist-letters, emnist-mnist, fashion-mnist, kmnist, "
+            "mnist",
         ),
     ],
 )
@@ -390,3 +395,157 @@ def test_schema_defaults_are_the_declared_ones():
         "retries": 3,
         "backoff_seconds": 1.0,
     }
+
+
+# --- EMNIST: datasets read from one zip -------------------------------------------------------
+
+# The zip NIST publishes, as TensorFlow Datasets pins it (torchvision pins its MD5,
+# 58c8d27c78d21e728a6bc7b3cc06412e); it is not on this machine, so the pins are checked here.
+EMNIST_ZIP = {
+    "name": "gzip.zip",
+    "size": 561_753_746,
+    "sha256": "fb9bb67e33772a9cc0b895e4ecf36d2cf35be8b709693c3564cea2a019fcda8e",
+}
+DIGITS = [str(d) for d in range(10)]
+UPPER = [chr(c) for c in range(ord("A"), ord("Z") + 1)]
+LOWER = [chr(c) for c in range(ord("a"), ord("z") + 1)]
+# The paper's emnist-<split>-mapping.txt, as names; bymerge and balanced merge the letters
+# whose upper and lower case look alike, keeping a b d e f g h n q r t.
+EMNIST_CLASSES = {
+    "emnist-balanced": DIGITS + UPPER + list("abdefghnqrt"),
+    "emnist-byclass": DIGITS + UPPER + LOWER,
+    "emnist-bymerge": DIGITS + UPPER + list("abdefghnqrt"),
+    "emnist-digits": DIGITS,
+    "emnist-letters": LOWER,
+    "emnist-mnist": DIGITS,
+}
+
+
+@pytest.mark.parametrize("name", EMNIST)
+def test_emnist_datasets_name_nists_zip_with_its_published_pins(name):
+    dataset = CONFIG["datasets"][name]
+    split = name.removeprefix("emnist-")
+    assert dataset["bundle"] == EMNIST_ZIP
+    assert dataset["transposed"] is True
+    assert dataset["first_label"] == (1 if split == "letters" else 0)
+    assert dataset["classes"] == EMNIST_CLASSES[name]
+    assert {key: entry["name"] for key, entry in dataset["files"].items()} == {
+        f"{part}_{kind}": member(split, part, kind)
+        for part in ("train", "test")
+        for kind in ("images", "labels")
+    }
+    assert len(dataset["classes"]) == SPLITS[split][0]
+
+
+def test_the_classic_datasets_are_upright_and_labelled_from_0():
+    for name in ("mnist", "fashion-mnist", "kmnist"):
+        dataset = CONFIG["datasets"][name]
+        assert (dataset["transposed"], dataset["first_label"], "bundle" in dataset) == (
+            False,
+            0,
+            False,
+        )
+
+
+def test_defaults_leave_a_dataset_upright_labelled_from_0_without_a_bundle():
+    kmnist = dict(CONFIG["datasets"]["kmnist"])
+    del kmnist["transposed"], kmnist["first_label"]
+    filled = validate_config({"dataset": "kmnist", "datasets": {"kmnist": kmnist}}, SCHEMA)
+    assert filled["datasets"]["kmnist"] == CONFIG["datasets"]["kmnist"]
+
+
+@pytest.mark.parametrize("field", ["size", "sha256"])
+def test_datasets_naming_one_bundle_must_pin_it_alike_naming_both_keys(field):
+    config = with_change(
+        f"datasets.emnist-letters.bundle.{field}", 1 if field == "size" else "0" * 64
+    )
+    with pytest.raises(ConfigError) as error:
+        validate_config(config, SCHEMA)
+    message = str(error.value)
+    assert (
+        "config keys 'datasets.emnist-balanced.bundle' and 'datasets.emnist-letters.bundle' "
+        f"both name 'gzip.zip' but pin it with different {field}"
+    ) in message
+    assert "Give both the same size and sha256" in message
+    assert message.count("both name 'gzip.zip'") == 1  # only the dataset that differs
+
+
+def test_datasets_may_name_different_bundles():
+    letters = {**EMNIST_ZIP, "name": "letters.zip", "size": 5}
+    validate_config(with_change("datasets.emnist-letters.bundle", letters), SCHEMA)
+
+
+def test_members_of_a_bundle_need_no_pins_but_may_have_them():
+    entry = {"name": member("letters", "test", "labels"), "size": 9, "sha256": "a" * 64}
+    validate_config(with_change("datasets.emnist-letters.files.test_labels", entry), SCHEMA)
+
+
+@pytest.mark.parametrize("field", ["size", "sha256"])
+def test_a_download_without_its_pins_is_refused(field):
+    entry = dict(CONFIG["datasets"]["kmnist"]["files"]["test_images"])
+    del entry[field]
+    with pytest.raises(ConfigError) as error:
+        validate_config(with_change("datasets.kmnist.files.test_images", entry), SCHEMA)
+    assert (
+        f"config key 'datasets.kmnist.files.test_images': '{field}' is a required property"
+    ) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["../x.gz", "/gzip/x.gz", "gzip/../x.gz", "gzip/.x.gz", "gzip//x.gz", "gzip/x.zip",
+     "gzip/x.gz/", "gzip\\x.gz", "gzip/x y.gz", "gzip/x.gz\n", ""],
+)  # fmt: skip
+def test_member_paths_that_leave_the_zip_or_are_odd_are_refused(name):
+    with pytest.raises(ConfigError) as error:
+        validate_config(with_change("datasets.emnist-digits.files.train_labels.name", name), SCHEMA)
+    message = str(error.value)
+    assert "config key 'datasets.emnist-digits.files.train_labels.name'" in message
+    assert "the member's path inside the bundle's zip" in message
+    assert message.count("train_labels.name") == 1  # one message, not one per rule
+
+
+def test_member_paths_are_admitted_for_datasets_with_a_bundle_only():
+    path = "gzip/sub.dir/emnist_x+1.gz"
+    validate_config(with_change("datasets.emnist-digits.files.train_labels.name", path), SCHEMA)
+    with pytest.raises(ConfigError, match="ending in .gz, made of letters"):
+        validate_config(with_change("datasets.mnist.files.train_labels.name", path), SCHEMA)
+
+
+@pytest.mark.parametrize("name", ["gzip.gz", "../gzip.zip", "sub/gzip.zip", ".zip", "g z.zip"])
+def test_bundle_names_the_download_rule_cannot_write_are_refused(name):
+    with pytest.raises(ConfigError) as error:
+        validate_config(with_change("datasets.emnist-mnist.bundle.name", name), SCHEMA)
+    assert "config key 'datasets.emnist-mnist.bundle.name'" in str(error.value)
+    assert "ending in .zip" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("count", "message"),
+    [(1, "is too short"), (63, "is too long")],
+)
+def test_class_counts_outside_2_to_62_are_refused(count, message):
+    names = [f"c{i}" for i in range(count)]
+    with pytest.raises(ConfigError, match=rf"'datasets\.kmnist\.classes': .* {message}"):
+        validate_config(with_change("datasets.kmnist.classes", names), SCHEMA)
+
+
+def test_2_and_62_classes_pass():
+    for count in (2, 62):
+        names = [f"c{i}" for i in range(count)]
+        validate_config(with_change("datasets.kmnist.classes", names), SCHEMA)
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("first_label", -1, "-1 is less than the minimum of 0"),
+        ("first_label", 256, "256 is greater than the maximum of 255"),
+        ("first_label", 1.0, "expected integer; found 1.0"),
+        ("transposed", "yes", "expected boolean; found 'yes'"),
+    ],
+)
+def test_label_numbering_and_orientation_are_checked(key, value, message):
+    with pytest.raises(ConfigError) as error:
+        validate_config(with_change(f"datasets.emnist-letters.{key}", value), SCHEMA)
+    assert f"config key 'datasets.emnist-letters.{key}': {message}" in str(error.value)

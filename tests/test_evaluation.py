@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mnist_pipeline.evaluation import evaluate, take_rows, write_report
-from mnist_pipeline.inference import PREDICTION_SCHEMA, PredictionError
+from mnist_pipeline.inference import PredictionError, prediction_schema
 
 from idxgen import random_split, write_pixel_table
 
@@ -29,7 +29,7 @@ def data(tmp_path_factory):
     probs = np.full((ROWS, 10), 0.01, dtype=np.float32)
     probs[np.arange(ROWS), predicted] = 0.91
     columns = [np.arange(ROWS), labels, predicted, *probs.T]
-    pq.write_table(pa.table(columns, schema=PREDICTION_SCHEMA), folder / "p.parquet")
+    pq.write_table(pa.table(columns, schema=prediction_schema()), folder / "p.parquet")
     return folder, images.reshape(ROWS, 784), labels, predicted
 
 

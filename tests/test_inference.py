@@ -11,13 +11,13 @@ import pytest
 
 from mnist_pipeline import inference
 from mnist_pipeline.inference import (
-    PREDICTION_SCHEMA,
     PredictionError,
     checked_predictions,
     gather_predictions,
     parse_shard,
     predict_batches,
     predict_shard,
+    prediction_schema,
     shard_rows,
 )
 from mnist_pipeline.network import SHAPES
@@ -77,7 +77,7 @@ def test_shards_gather_into_the_same_files_as_one_job(table, weights, tmp_path, 
     reference = pa.Table.from_batches(list(predict_batches(table, weights, 100)))
     assert gathered.equals(reference)  # bit for bit, whatever the shards and batch size
     from_csv = pd.read_csv(tmp_path / "all.csv")
-    assert list(from_csv.columns) == PREDICTION_SCHEMA.names
+    assert list(from_csv.columns) == prediction_schema().names
     np.testing.assert_allclose(from_csv.to_numpy(), reference.to_pandas().to_numpy(), atol=1e-6)
 
 

@@ -10,7 +10,7 @@ import matplotlib.image
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.colors import to_rgba
+from matplotlib.colors import LogNorm, to_rgba
 from matplotlib.figure import Figure
 from PIL import Image
 
@@ -85,6 +85,47 @@ def test_confusion_matrix_cells_and_names():
     colours = [to_rgba(t.get_color()) for t in ax.texts]
     assert colours[-1] == to_rgba("white")
     assert colours[:-1] == [to_rgba("black")] * 8
+
+
+BYCLASS = (
+    [str(d) for d in range(10)] + [chr(c) for c in range(65, 91)] + [chr(c) for c in range(97, 123)]
+)
+
+
+@pytest.mark.parametrize("names", [BYCLASS, BYCLASS[:47]], ids=["62 classes", "47 classes"])
+def test_a_confusion_matrix_of_many_classes_stays_readable(tmp_path, names):
+    n = len(names)
+    cm = np.diag(np.arange(1000, 1000 + 50 * n, 50))
+    cm[3, 5], cm[5, 3], cm[n - 1, 0] = 120, 1, 35_000
+    fig = plots.confusion_matrix_figure(cm, names, "emnist test")
+    ax = fig.axes[0]
+    fig.canvas.draw()
+    cell = ax.get_window_extent().height / n  # pixels
+    assert cell >= 24
+    # Only the non-empty cells are written, compactly, on a log colour scale.
+    assert len(ax.texts) == np.count_nonzero(cm) == n + 3
+    written = dict(zip(zip(*np.nonzero(cm), strict=True), texts(ax), strict=True))
+    assert (written[(0, 0)], written[(3, 5)], written[(5, 3)]) == ("1.0k", "120", "1")
+    assert written[(n - 1, 0)] == "35k"
+    assert all(t.get_fontsize() >= 6 for t in ax.texts)
+    assert max(t.get_window_extent().width for t in ax.texts) < cell  # each fits its cell
+    assert isinstance(ax.images[0].norm, LogNorm)
+    assert [t.get_text() for t in ax.get_xticklabels()] == names + names  # below and on top
+    assert [t.get_text() for t in ax.get_yticklabels()] == names
+    assert all(t.get_rotation() == 0 for t in ax.get_xticklabels())  # one or two characters
+    out = tmp_path / "cm.png"
+    plots.plot_confusion_matrix(cm, names, out, "emnist test")
+    width, height = png_size(out)
+    assert max(width, height) <= 2400
+
+
+@pytest.mark.parametrize(
+    ("count", "shown"),
+    [(0, "0"), (7, "7"), (999, "999"), (1000, "1.0k"), (1234, "1.2k"), (9949, "9.9k"),
+     (9950, "10k"), (35_000, "35k"), (999_499, "999k"), (1_500_000, "1.5M"), (12_000_000, "12M")],
+)  # fmt: skip
+def test_counts_are_written_in_at_most_four_characters(count, shown):
+    assert plots._compact(count) == shown
 
 
 def test_confusion_matrix_all_zero_draws():

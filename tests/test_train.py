@@ -246,7 +246,11 @@ def _bad(split):
     return {
         "short labels": (x, t[:9], r"training labels must be integers of shape \(10,\)"),
         "float labels": (x, t.astype(float), r"training labels must be integers .*found float64"),
-        "label 10": (x, np.full(10, 10), r"training labels must lie in 0\.\.9, found 10\.\.10"),
+        "label 10": (
+            x,
+            np.full(10, 10),
+            r"training labels must lie in 0\.\.9 \(10 classes\), found 10\.\.10",
+        ),
         "int pixels": (x.astype(np.int64), t, r"training images must be uint8 of shape \(n, 784\)"),
         "3-d images": (x.reshape(10, 28, 28), t, r"found uint8 \(10, 28, 28\)"),
         "empty": (x[:0], t[:0], r"training split is empty"),

@@ -53,6 +53,10 @@ def archive_entry(wildcards):
 
 
 def split_archives(wildcards):
+    """What convert_to_parquet reads: the split's two archives, or the zip that holds them."""
+    bundle = config["datasets"][wildcards.dataset].get("bundle")
+    if bundle:
+        return {"bundle": f"results/downloads/bundles/{bundle['name']}"}
     return {
         kind: f"results/downloads/{wildcards.dataset}/{archive(wildcards.dataset, wildcards.split, kind)['name']}"
         for kind in ARCHIVE_KINDS
@@ -60,9 +64,74 @@ def split_archives(wildcards):
 
 
 def split_sha256(wildcards):
+    """The pins of the split's archives (a member of a bundle may have none)."""
     return {
-        kind: archive(wildcards.dataset, wildcards.split, kind)["sha256"] for kind in ARCHIVE_KINDS
+        kind: archive(wildcards.dataset, wildcards.split, kind)["sha256"]
+        for kind in ARCHIVE_KINDS
+        if "sha256" in archive(wildcards.dataset, wildcards.split, kind)
     }
+
+
+def split_bundle(wildcards):
+    """For a dataset with a bundle: the zip's pins and the members the split reads, each with
+    its config key (for messages); None for a dataset whose archives are downloaded."""
+    key = f"datasets.{wildcards.dataset}"
+    bundle = config["datasets"][wildcards.dataset].get("bundle")
+    if not bundle:
+        return None
+    members = {}
+    for kind in ARCHIVE_KINDS:
+        entry = archive(wildcards.dataset, wildcards.split, kind)
+        members[kind] = {
+            "key": f"{key}.files.{wildcards.split}_{kind}",
+            **{field: entry[field] for field in ("name", "size") if field in entry},
+        }
+    return {**bundle, "key": f"{key}.bundle", "members": members}
+
+
+def archive_layout(wildcards):
+    """How the dataset's archives hold images and labels: transposed or upright, and the label
+    of each of its K classes (first_label..first_label+K-1)."""
+    dataset = config["datasets"][wildcards.dataset]
+    return {
+        "transposed": dataset["transposed"],
+        "classes": len(dataset["classes"]),
+        "first_label": dataset["first_label"],
+    }
+
+
+def class_count(wildcards):
+    """K, the dataset's number of classes: the network's outputs."""
+    return len(config["datasets"][wildcards.dataset]["classes"])
+
+
+def bundle_datasets(wildcards):
+    """The datasets naming the bundle file a download_bundle job fetches, in config order."""
+    names = [
+        name
+        for name, dataset in config["datasets"].items()
+        if dataset.get("bundle", {}).get("name") == wildcards.bundle
+    ]
+    if not names:
+        raise ValueError(
+            f"results/downloads/bundles/{wildcards.bundle}: no dataset names a bundle of that name"
+        )
+    return names
+
+
+def bundle_entry(wildcards):
+    """The bundle's {name, size, sha256} (the datasets naming it agree, checked at load)."""
+    return config["datasets"][bundle_datasets(wildcards)[0]]["bundle"]
+
+
+def bundle_mirrors(wildcards):
+    """The mirrors of every dataset naming the bundle, in config order, each once."""
+    mirrors = [
+        url
+        for name in bundle_datasets(wildcards)
+        for url in config["datasets"][name]["mirrors"]
+    ]
+    return list(dict.fromkeys(mirrors))
 
 
 def trains_model():

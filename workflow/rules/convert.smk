@@ -14,5 +14,7 @@ rule convert_to_parquet:
         runtime=10,
     params:
         sha256=split_sha256,
+        bundle=split_bundle,
+        layout=archive_layout,
     script:
         "../scripts/convert_to_parquet.py"

@@ -46,3 +46,28 @@ rule download_weights:
         backoff=config["download"]["backoff_seconds"],
     script:
         "../scripts/download_weights.py"
+
+
+# Like download_archive: on the submitting host, cached, so no benchmark.
+rule download_bundle:
+    output:
+        "results/downloads/bundles/{bundle}",
+    log:
+        "results/logs/download_bundle/{bundle}.log",
+    wildcard_constraints:
+        bundle=r"[^/]+\.zip",
+    cache: "omit-software"
+    localrule: True
+    conda:
+        "../envs/pipeline.yaml"
+    resources:
+        runtime=60,
+    params:
+        entry=bundle_entry,
+        mirrors=bundle_mirrors,
+        datasets=bundle_datasets,
+        timeout=config["download"]["timeout_seconds"],
+        retries=config["download"]["retries"],
+        backoff=config["download"]["backoff_seconds"],
+    script:
+        "../scripts/download_bundle.py"

@@ -22,6 +22,7 @@ rule train_model:
         runtime=60,
     params:
         settings=config["model"]["train"],
+        classes=class_count,
     script:
         "../scripts/train_model.py"
 

@@ -17,6 +17,7 @@ rule predict:
     params:
         batch_size=config["batch_size"],
         shard="{scatteritem}",
+        classes=class_count,
     script:
         "../scripts/predict.py"
 
@@ -40,5 +41,7 @@ rule gather_predictions:
     resources:
         mem_mb=300,
         runtime=5,
+    params:
+        classes=class_count,
     script:
         "../scripts/gather_predictions.py"

@@ -1,13 +1,27 @@
+from mnist_pipeline.bundle import bundle_members
 from mnist_pipeline.rulelog import rule_log
 from mnist_pipeline.tables import convert_idx_to_parquet
 
 with rule_log(snakemake.log[0]) as log:
+    params = snakemake.params
+    if params.bundle:
+        # Read in place from the zip, which is checked against its pin first.
+        archives = bundle_members(snakemake.input.bundle, params.bundle)
+    else:
+        archives = {"images": snakemake.input.images, "labels": snakemake.input.labels}
+    layout = params.layout
     rows = convert_idx_to_parquet(
-        snakemake.input.images,
-        snakemake.input.labels,
+        archives["images"],
+        archives["labels"],
         snakemake.output[0],
-        metadata={"dataset": snakemake.wildcards.dataset, "split": snakemake.wildcards.split},
-        sha256=snakemake.params.sha256,
+        metadata={
+            "dataset": snakemake.wildcards.dataset,
+            "split": snakemake.wildcards.split,
+            "classes": str(layout["classes"]),
+        },
+        sha256=params.sha256,
         log=log.info,
+        **layout,
     )
-    log.info("%s: %d rows, archives verified against their SHA-256 pins", snakemake.output[0], rows)
+    source = f"{snakemake.input.bundle} (its SHA-256 pin)" if params.bundle else "their pins"
+    log.info("%s: %d rows, archives verified against %s", snakemake.output[0], rows, source)

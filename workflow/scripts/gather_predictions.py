@@ -8,6 +8,7 @@ with rule_log(snakemake.log[0]) as log:
         snakemake.input.table,
         snakemake.output.parquet,
         snakemake.output.csv,
+        classes=snakemake.params.classes,
         log=log.info,
     )
     log.info("%s: %d rows from %d shards", snakemake.output.parquet, rows, len(shards))

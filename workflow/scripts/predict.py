@@ -6,7 +6,11 @@ with rule_log(snakemake.log[0]) as log:
     shard, shards = parse_shard(snakemake.params.shard)
     rows = predict_shard(
         snakemake.input.table,
-        load_weights(snakemake.input.weights),
+        load_weights(
+            snakemake.input.weights,
+            snakemake.params.classes,
+            classes_key=f"datasets.{snakemake.wildcards.dataset}.classes",
+        ),
         snakemake.params.batch_size,
         shard,
         shards,

@@ -10,6 +10,7 @@ with rule_log(snakemake.log[0]) as log:
         *read_arrays(snakemake.input.test),
         settings,
         log=log.info,
+        classes=snakemake.params.classes,
     )
     save_weights(snakemake.output.weights, weights)
     write_history(snakemake.output.history, history)

@@ -203,6 +203,26 @@ def _dataset_problems(config: Mapping, schema: Mapping) -> list[str]:
                 "different archives cannot have the same bytes, so one of them pins the wrong "
                 "file. Pin each archive with its own SHA-256 (sha256sum *.gz on the mirror)."
             )
+    return problems + _bundle_problems(config["datasets"])
+
+
+def _bundle_problems(datasets: Mapping[str, Mapping]) -> list[str]:
+    """Datasets naming one bundle file share its download, so they must pin it alike."""
+    first: dict[str, str] = {}  # bundle file name -> the first dataset naming it
+    problems = []
+    for name, dataset in datasets.items():
+        if "bundle" not in dataset:
+            continue
+        bundle = dataset["bundle"]
+        other = first.setdefault(bundle["name"], name)
+        differ = [k for k in ("size", "sha256") if bundle[k] != datasets[other]["bundle"][k]]
+        if differ:
+            problems.append(
+                f"config keys 'datasets.{other}.bundle' and 'datasets.{name}.bundle' both name "
+                f"{bundle['name']!r} but pin it with different {' and '.join(differ)}: the file "
+                "is downloaded once for both datasets and can have only one. Give both the same "
+                "size and sha256 (those of the zip the mirrors serve), or another file name."
+            )
     return problems
 
 
@@ -230,8 +250,9 @@ def _model_problems(config: Mapping) -> list[str]:
 
 
 def _same(files: Mapping[str, Mapping], field: str) -> Iterable[tuple[str, str]]:
-    """Pairs of archive keys whose `field` is equal, each pair once, in the order of `files`."""
-    keys = list(files)
+    """Pairs of archive keys whose `field` is given and equal, each pair once, in the order of
+    `files` (a member of a bundle may leave its pins out)."""
+    keys = [key for key in files if field in files[key]]
     for i, a in enumerate(keys):
         for b in keys[i + 1 :]:
             if files[a][field] == files[b][field]:

@@ -9,10 +9,15 @@ BLOCK_BYTES = 1 << 20
 
 def sha256_of(path: str | os.PathLike) -> str:
     """The SHA-256 (hex) of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
     with open(path, "rb") as file:
-        while block := file.read(BLOCK_BYTES):
-            digest.update(block)
+        return sha256_of_stream(file)
+
+
+def sha256_of_stream(file: BinaryIO) -> str:
+    """The SHA-256 (hex) of the bytes left in a binary file, read in blocks."""
+    digest = hashlib.sha256()
+    while block := file.read(BLOCK_BYTES):
+        digest.update(block)
     return digest.hexdigest()
 
 

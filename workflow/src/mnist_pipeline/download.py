@@ -107,8 +107,8 @@ def fetch_file(
     sha256: str,
     dest: str | Path,
     *,
-    config_key: str,
-    pins_key: str | None = None,
+    config_key: str | Sequence[str],
+    pins_key: str | Sequence[str] | None = None,
     note: str | None = None,
     timeout: float = 30.0,
     retries: int = 3,
@@ -126,7 +126,8 @@ def fetch_file(
     A long download logs its progress every `progress_interval` seconds.
     Returns the URL used (password redacted); raises DownloadError listing every URL tried and
     why it failed, then `note` (what the config says about these mirrors, if anything), pointing
-    to `config_key`.mirrors, to the pins under `pins_key` and to a private mirror.
+    to `config_key`.mirrors, to the pins under `pins_key` (each may be several keys: a bundle
+    serves several datasets) and to a private mirror.
     """
     sha256 = sha256.lower()
     deadline = attempt_deadline(timeout, size)
@@ -593,8 +594,8 @@ def _failure_message(
     size: int,
     sha256: str,
     failures: list[tuple[str, str]],
-    config_key: str,
-    pins_key: str,
+    config_key: str | Sequence[str],
+    pins_key: str | Sequence[str],
     note: str | None,
 ) -> str:
     tried = "\n".join(f"  - {url}: {reason}" for url, reason in failures)
@@ -602,9 +603,15 @@ def _failure_message(
     return (
         f"Could not download {name} ({size} bytes, SHA-256 {sha256}) from any mirror. Tried:\n"
         f"{tried}\n{about}"
-        f"What to do: check {config_key}.mirrors in the config (are the base URLs right and "
-        "reachable from here? a proxy goes in HTTP_PROXY/HTTPS_PROXY); if you serve your own "
-        f"copies, pin their size and sha256 under {pins_key} in an overlay config and run "
-        "snakemake --cores 4 --configfile my-mirror.yaml (config/README.md, section "
-        '"A private mirror", shows how).'
+        f"What to do: check {_keys(config_key, '.mirrors')} in the config (are the base URLs "
+        "right and reachable from here? a proxy goes in HTTP_PROXY/HTTPS_PROXY); if you serve "
+        f"your own copies, pin their size and sha256 under {_keys(pins_key)} in an overlay "
+        "config and run snakemake --cores 4 --configfile my-mirror.yaml (config/README.md, "
+        'section "A private mirror", shows how).'
     )
+
+
+def _keys(keys: str | Sequence[str], leaf: str = "") -> str:
+    """One config key, or several: "a.mirrors", "a.mirrors and b.mirrors"."""
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    return " and ".join(f"{key}{leaf}" for key in keys)

@@ -13,7 +13,7 @@ import pyarrow as pa
 from .atomic import atomic_path
 from .digest import sha256_of
 from .dims import PIXELS
-from .inference import PREDICTION_SCHEMA, PROB_COLUMNS, checked_predictions
+from .inference import checked_predictions, prediction_schema, prob_columns
 from .metrics import accuracy_summary, confusion_frame, confusion_matrix, per_class_table
 from .plots import plot_confusion_matrix, plot_misclassified, plot_samples
 from .tables import iter_batches
@@ -40,15 +40,16 @@ def evaluate(
 ) -> Evaluation:
     """Score the predictions of `table` and pick the images the pictures show.
 
-    The predictions must be exactly the table's rows in order, with the table's targets; they
-    are checked as they are read, in batches, so memory does not grow with the table.
+    The predictions must be exactly the table's rows in order, with the table's targets and one
+    probability column per class; they are checked as they are read, in batches, so memory does
+    not grow with the table.
     """
     n_classes = len(classes)
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
     first: list[np.ndarray] = []  # the targets of the first `pictures` rows
     wrong: list[pa.RecordBatch] = []  # the first `pictures` misclassified rows
     rows = found = 0
-    for batch in checked_predictions(predictions, table):
+    for batch in checked_predictions(predictions, table, classes=n_classes):
         target = batch.column("target").to_numpy()
         predicted = batch.column("predicted").to_numpy()
         confusion += confusion_matrix(target, predicted, n_classes)
@@ -57,8 +58,8 @@ def evaluate(
         wrong.append(batch.take(pa.array(mistakes)))
         found += len(mistakes)
         rows += batch.num_rows
-    wrong_rows = pa.Table.from_batches(wrong, schema=PREDICTION_SCHEMA)
-    probs = np.stack([wrong_rows[name].to_numpy() for name in PROB_COLUMNS], axis=1)
+    wrong_rows = pa.Table.from_batches(wrong, schema=prediction_schema(n_classes))
+    probs = np.stack([wrong_rows[name].to_numpy() for name in prob_columns(n_classes)], axis=1)
     sample_labels = np.concatenate([np.empty(0, dtype=np.uint8), *first])
     return Evaluation(
         classes=list(classes),

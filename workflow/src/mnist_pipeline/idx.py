@@ -3,14 +3,16 @@
 IDX is big-endian: a 4-byte magic (0x0000, a type byte, a dimension count), one uint32 per
 dimension, then the payload. Images are magic 2051 (count, rows, cols, then count*rows*cols
 bytes; rows and cols are 28 in the MNIST family); labels are magic 2049 (count, then count
-bytes, each a class). Anything else is an error that names the file, what was expected and what
-was found. No header value decides how much memory is taken: payloads are read in chunks of at
-most a given number of rows, and only as far as the data goes.
+bytes, each a class, numbered from 0, or from another first label: EMNIST letters count from 1).
+An archive is a file or a member of a zip bundle (`bundle.Source`). Anything else is an error
+that names the file, what was expected and what was found. No header value decides how much
+memory is taken: payloads are read in chunks of at most a given number of rows, and only as far
+as the data goes.
 """
 
 import gzip
-import os
 import struct
+import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,13 +20,13 @@ from typing import BinaryIO
 
 import numpy as np
 
+from .bundle import Source, open_source, source_name
 from .digest import Digest, HashingReader
 from .dims import CLASSES, SIDE
 from .errors import MnistPipelineError
 
 IMAGES_MAGIC = 2051
 LABELS_MAGIC = 2049
-N_CLASSES = CLASSES
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _IDX_TYPES = {
@@ -69,32 +71,35 @@ def _not_gzip_message(name: str, head: bytes) -> str:
 
 
 @contextmanager
-def _open_gzip(
-    path: str | os.PathLike, digest: Digest | None = None
-) -> Iterator[tuple[str, BinaryIO]]:
-    """Open a gzip file for reading; damage in the compressed stream becomes an IdxFormatError.
+def _open_gzip(path: Source, digest: Digest | None = None) -> Iterator[tuple[str, BinaryIO]]:
+    """Open a gzip file for reading; damage in the compressed stream (or a zip member whose
+    CRC-32 is wrong) becomes an IdxFormatError.
 
     With a `digest`, every byte of the file is fed to it as gzip reads it, and what is left
     after the gzip stream once the block ends without error: one pass over the file.
     """
-    name = os.fspath(path)
-    with open(path, "rb") as raw:
-        head = raw.read(8)
-        if head[:2] != _GZIP_MAGIC:
-            raise IdxFormatError(_not_gzip_message(name, head))
-        raw.seek(0)
-        source = raw if digest is None else HashingReader(raw, digest)
-        try:
-            with gzip.GzipFile(fileobj=source, mode="rb") as stream:
-                yield name, stream
-        except EOFError as err:
-            raise IdxFormatError(
-                f"{name}: the gzip stream ends early ({err}); the file is truncated. {_AGAIN}"
-            ) from err
-        except (gzip.BadGzipFile, zlib.error) as err:
-            raise IdxFormatError(f"{name}: the gzip stream is damaged ({err}). {_AGAIN}") from err
-        if isinstance(source, HashingReader):
-            source.finish()
+    name = source_name(path)
+    try:
+        with open_source(path) as raw:
+            head = raw.peek(8)[:8]
+            if head[:2] != _GZIP_MAGIC:
+                raise IdxFormatError(_not_gzip_message(name, head))
+            source = raw if digest is None else HashingReader(raw, digest)
+            try:
+                with gzip.GzipFile(fileobj=source, mode="rb") as stream:
+                    yield name, stream
+            except EOFError as err:
+                raise IdxFormatError(
+                    f"{name}: the gzip stream ends early ({err}); the file is truncated. {_AGAIN}"
+                ) from err
+            except (gzip.BadGzipFile, zlib.error) as err:
+                raise IdxFormatError(
+                    f"{name}: the gzip stream is damaged ({err}). {_AGAIN}"
+                ) from err
+            if isinstance(source, HashingReader):
+                source.finish()
+    except zipfile.BadZipFile as err:  # a member's CRC-32 is checked on its last read
+        raise IdxFormatError(f"{name}: the zip member is damaged ({err}). {_AGAIN}") from err
 
 
 def _read_header(name: str, stream: BinaryIO, magic: int, ndims: int) -> tuple[int, ...]:
@@ -142,7 +147,7 @@ def _read_image_header(name: str, stream: BinaryIO) -> int:
     return count
 
 
-def read_image_header(path: str | os.PathLike) -> tuple[int, int, int]:
+def read_image_header(path: Source) -> tuple[int, int, int]:
     """Return (count, rows, cols) from an images archive's header, without reading the payload.
 
     Images other than 28x28 are refused.
@@ -152,7 +157,7 @@ def read_image_header(path: str | os.PathLike) -> tuple[int, int, int]:
     return count, SIDE, SIDE
 
 
-def read_label_count(path: str | os.PathLike) -> int:
+def read_label_count(path: Source) -> int:
     """The label count a labels archive's header promises, without reading the payload."""
     with _open_gzip(path) as (name, stream):
         (count,) = _read_header(name, stream, LABELS_MAGIC, 1)
@@ -165,7 +170,7 @@ def _check_chunk_rows(chunk_rows: int) -> None:
 
 
 def iter_image_chunks(
-    path: str | os.PathLike, chunk_rows: int, *, digest: Digest | None = None
+    path: Source, chunk_rows: int, *, digest: Digest | None = None
 ) -> Iterator[np.ndarray]:
     """Yield the images as uint8 arrays of shape (n, 784), n <= chunk_rows, in file order.
 
@@ -178,9 +183,7 @@ def iter_image_chunks(
     return _image_chunks(path, chunk_rows, digest)
 
 
-def _image_chunks(
-    path: str | os.PathLike, chunk_rows: int, digest: Digest | None
-) -> Iterator[np.ndarray]:
+def _image_chunks(path: Source, chunk_rows: int, digest: Digest | None) -> Iterator[np.ndarray]:
     size = SIDE * SIDE
     with _open_gzip(path, digest) as (name, stream):
         count = _read_image_header(name, stream)
@@ -201,24 +204,28 @@ def _image_chunks(
 
 
 def iter_label_chunks(
-    path: str | os.PathLike,
+    path: Source,
     chunk_rows: int,
     *,
     count: int | None = None,
     digest: Digest | None = None,
+    classes: int = CLASSES,
+    first_label: int = 0,
 ) -> Iterator[np.ndarray]:
-    """Yield the labels as uint8 arrays of shape (n,), n <= chunk_rows, each label in 0..9.
+    """Yield the labels as uint8 class indices 0..classes-1 in arrays of shape (n,),
+    n <= chunk_rows: the archive's labels, which must lie in first_label..first_label+classes-1,
+    less `first_label`.
 
     `count`, when known (the images' count), must be what the header promises: otherwise the
     archive is refused before any label is read. Streams in O(chunk_rows) memory; `digest` as
     in `iter_image_chunks`.
     """
     _check_chunk_rows(chunk_rows)
-    return _label_chunks(path, chunk_rows, count, digest)
+    return _label_chunks(path, chunk_rows, count, digest, range(first_label, first_label + classes))
 
 
 def _label_chunks(
-    path: str | os.PathLike, chunk_rows: int, expected: int | None, digest: Digest | None
+    path: Source, chunk_rows: int, expected: int | None, digest: Digest | None, labels: range
 ) -> Iterator[np.ndarray]:
     with _open_gzip(path, digest) as (name, stream):
         (count,) = _read_header(name, stream, LABELS_MAGIC, 1)
@@ -235,26 +242,36 @@ def _label_chunks(
                     f"{name}: truncated payload: the header promises {count:,} labels, but the "
                     f"data ends after {first + got:,}. {_AGAIN}"
                 )
-            _check_classes(name, chunk, first)
-            yield chunk
+            _check_labels(name, chunk, first, labels)
+            yield chunk - np.uint8(labels.start) if labels.start else chunk
         _check_end(name, stream, count, f"{count:,} labels")
 
 
-def _check_classes(name: str, labels: np.ndarray, first: int) -> None:
-    bad = np.flatnonzero(labels >= N_CLASSES)
+def _check_labels(name: str, chunk: np.ndarray, first: int, labels: range) -> None:
+    """Refuse labels outside `labels`; `first` is the index of the chunk's first label."""
+    bad = np.flatnonzero((chunk < labels.start) | (chunk >= labels.stop))
     if bad.size:
         at = int(bad[0])
+        numbered = f", numbered from {labels.start}" if labels.start else ""
         raise IdxFormatError(
-            f"{name}: the label at index {first + at} is {labels[at]}, expected a class in "
-            f"0..{N_CLASSES - 1} ({bad.size} out of range among labels {first}.."
-            f"{first + len(labels) - 1}). The file is corrupt or not an MNIST archive."
+            f"{name}: the label at index {first + at} is {chunk[at]}, expected a class in "
+            f"{labels.start}..{labels.stop - 1} ({bad.size} out of range among labels {first}.."
+            f"{first + len(chunk) - 1}). The file is corrupt or not an MNIST archive, or the "
+            f"dataset has other classes than the config's {len(labels)}{numbered}."
         )
 
 
-def read_labels(path: str | os.PathLike, *, digest: Digest | None = None) -> np.ndarray:
-    """Return the labels of a labels archive as a uint8 array of shape (count,), each in 0..9.
+def read_labels(
+    path: Source, *, digest: Digest | None = None, classes: int = CLASSES, first_label: int = 0
+) -> np.ndarray:
+    """Return the labels of a labels archive as uint8 class indices of shape (count,), as
+    `iter_label_chunks` gives them.
 
     Memory grows with the labels actually read, never with what the header promises.
     """
-    chunks = list(iter_label_chunks(path, _LABEL_CHUNK, digest=digest))
+    chunks = list(
+        iter_label_chunks(
+            path, _LABEL_CHUNK, digest=digest, classes=classes, first_label=first_label
+        )
+    )
     return np.concatenate(chunks) if chunks else np.empty(0, dtype=np.uint8)

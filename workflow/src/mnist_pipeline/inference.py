@@ -2,7 +2,8 @@
 
 A predictions file holds, for rows [start, stop) of its table (all of them once gathered), one
 row each in order: `index` (the table row), `target` (the table's), `predicted` and the class
-probabilities. Whatever reads one back checks that it is exactly that (`checked_predictions`).
+probabilities `prob0`..`prob{K-1}`, one per class of the network. Whatever reads one back checks
+that it is exactly that (`checked_predictions`).
 """
 
 import logging
@@ -20,19 +21,14 @@ import pyarrow.parquet as pq
 from .atomic import atomic_path
 from .dims import CLASSES
 from .errors import MnistPipelineError
-from .network import forward
+from .network import classes_of, forward
 from .progress import Progress
 from .tables import iter_batches, iter_targets, num_rows
 
-PROB_COLUMNS = [f"prob{i}" for i in range(CLASSES)]
 # Batches are regrouped into row groups of about this many rows: one row group per small batch
 # would grow the footer the writer keeps in memory with the row count (+100 MB at 1M rows in
 # batches of 100) and make the file's layout depend on the batch size.
 ROW_GROUP_ROWS = 65_536
-PREDICTION_SCHEMA = pa.schema(
-    [("index", pa.int64()), ("target", pa.uint8()), ("predicted", pa.uint8())]
-    + [(name, pa.float32()) for name in PROB_COLUMNS]
-)
 READ_ROWS = 65_536  # rows per batch when a predictions file is read back
 REMAKE = "Delete it and rerun, so it is made again."
 _LOG = logging.getLogger(__name__)
@@ -40,6 +36,19 @@ _LOG = logging.getLogger(__name__)
 
 class PredictionError(MnistPipelineError, ValueError):
     """A predictions file (or shard) that is not exactly the predictions of its table's rows."""
+
+
+def prob_columns(classes: int = CLASSES) -> list[str]:
+    """prob0..prob{classes-1}: the probability columns of a network with `classes` outputs."""
+    return [f"prob{i}" for i in range(classes)]
+
+
+def prediction_schema(classes: int = CLASSES) -> pa.Schema:
+    """The columns of a predictions file of a network with `classes` outputs."""
+    return pa.schema(
+        [("index", pa.int64()), ("target", pa.uint8()), ("predicted", pa.uint8())]
+        + [(name, pa.float32()) for name in prob_columns(classes)]
+    )
 
 
 def parse_shard(item: str) -> tuple[int, int]:
@@ -62,7 +71,9 @@ def predict_batches(
     start: int = 0,
     stop: int | None = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Predict rows [start, stop) of a pixel table, `batch_rows` at a time."""
+    """Predict rows [start, stop) of a pixel table, `batch_rows` at a time, with one probability
+    column per class of the weights."""
+    schema = prediction_schema(classes_of(weights))
     index = start
     for x, target in iter_batches(table, batch_rows, start, stop):
         probs = forward(weights, x)
@@ -73,7 +84,7 @@ def predict_batches(
             *np.ascontiguousarray(probs.T),
         ]
         index += len(x)
-        yield pa.RecordBatch.from_arrays(columns, schema=PREDICTION_SCHEMA)
+        yield pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def predict_shard(
@@ -93,19 +104,19 @@ def predict_shard(
     start, stop = shard_rows(num_rows(table), shard, shards)
     progress = Progress(os.fspath(dest), stop - start, "rows", log)
     batches = predict_batches(table, weights, batch_rows, start, stop)
-    return write_parquet(_counted(batches, progress), dest)
+    return write_parquet(_counted(batches, progress), dest, prediction_schema(classes_of(weights)))
 
 
-def write_parquet(batches: Iterable[pa.RecordBatch], dest: str | Path) -> int:
+def write_parquet(batches: Iterable[pa.RecordBatch], dest: str | Path, schema: pa.Schema) -> int:
     rows = 0
-    with atomic_path(dest) as tmp, pq.ParquetWriter(tmp, PREDICTION_SCHEMA) as writer:
-        for group in row_groups(batches):
+    with atomic_path(dest) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        for group in row_groups(batches, schema):
             writer.write_table(group, row_group_size=group.num_rows)
             rows += group.num_rows
     return rows
 
 
-def row_groups(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
+def row_groups(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator[pa.Table]:
     """The batches, concatenated into tables of at least ROW_GROUP_ROWS rows (but the last)."""
     pending: list[pa.RecordBatch] = []
     count = 0
@@ -113,10 +124,10 @@ def row_groups(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.Table]:
         pending.append(batch)
         count += batch.num_rows
         if count >= ROW_GROUP_ROWS:
-            yield pa.Table.from_batches(pending, schema=PREDICTION_SCHEMA)
+            yield pa.Table.from_batches(pending, schema=schema)
             pending, count = [], 0
     if pending:
-        yield pa.Table.from_batches(pending, schema=PREDICTION_SCHEMA)
+        yield pa.Table.from_batches(pending, schema=schema)
 
 
 def _counted(batches: Iterable[pa.RecordBatch], progress: Progress) -> Iterator[pa.RecordBatch]:
@@ -131,35 +142,41 @@ def gather_predictions(
     parquet: str | Path,
     csv: str | Path,
     *,
+    classes: int = CLASSES,
     log: Callable[[str], object] = _LOG.info,
 ) -> int:
     """Concatenate the shard files of `table`, in order, into one Parquet and one CSV file.
 
-    Streams; each shard is checked to hold exactly its part of the table's rows (see
-    `shard_batches`). Progress goes to `log` every few seconds of a long gather.
+    Streams; each shard is checked to hold exactly its part of the table's rows, predicted by
+    a network of `classes` outputs (see `shard_batches`). Progress goes to `log` every few
+    seconds of a long gather.
     """
+    schema = prediction_schema(classes)
     progress = Progress(os.fspath(parquet), num_rows(table), "rows", log)
     rows = 0
     with ExitStack() as stack:
         tmp_parquet = stack.enter_context(atomic_path(parquet))
         tmp_csv = stack.enter_context(atomic_path(csv))
-        to_parquet = stack.enter_context(pq.ParquetWriter(tmp_parquet, PREDICTION_SCHEMA))
-        to_csv = stack.enter_context(pacsv.CSVWriter(tmp_csv, PREDICTION_SCHEMA))
-        for group in row_groups(_counted(shard_batches(shards, table), progress)):
+        to_parquet = stack.enter_context(pq.ParquetWriter(tmp_parquet, schema))
+        to_csv = stack.enter_context(pacsv.CSVWriter(tmp_csv, schema))
+        batches = shard_batches(shards, table, classes)
+        for group in row_groups(_counted(batches, progress), schema):
             to_parquet.write_table(group, row_group_size=group.num_rows)
             to_csv.write_table(group)
             rows += group.num_rows
     return rows
 
 
-def shard_batches(shards: Sequence[str | Path], table: str | Path) -> Iterator[pa.RecordBatch]:
+def shard_batches(
+    shards: Sequence[str | Path], table: str | Path, classes: int = CLASSES
+) -> Iterator[pa.RecordBatch]:
     """The batches of the shard files in order, shard I of N checked to hold exactly the rows
     `shard_rows` gives it (so a shard missing its tail is named, not the one after it)."""
     total = num_rows(table)
     for shard, path in enumerate(shards):
         start, stop = shard_rows(total, shard, len(shards))
         what = f"shard {shard + 1}-of-{len(shards)}"
-        yield from checked_predictions(path, table, start, stop, what=what)
+        yield from checked_predictions(path, table, start, stop, what=what, classes=classes)
 
 
 def checked_predictions(
@@ -169,17 +186,19 @@ def checked_predictions(
     stop: int | None = None,
     *,
     what: str = "the predictions",
+    classes: int = CLASSES,
 ) -> Iterator[pa.RecordBatch]:
     """The batches of a predictions file that must hold rows [start, stop) of `table` (stop
-    None: to its end), checked as they are read: the columns and the row count (from the
-    footer, before any row), then each row's index and target (against the table's).
+    None: to its end), checked as they are read: the columns (those of `classes` classes) and
+    the row count (from the footer, before any row), then each row's index and target (against
+    the table's) and its predicted class.
 
     Anything else raises a PredictionError naming the file and the first row that is wrong.
     Memory is O(READ_ROWS + a row group of the table's target column).
     """
     total = num_rows(table)
     stop = total if stop is None else stop
-    file = _open_predictions(path)
+    file = _open_predictions(path, prediction_schema(classes))
     with file:
         found = file.metadata.num_rows
         if found != stop - start:
@@ -192,23 +211,23 @@ def checked_predictions(
         at = start
         for batch in _read_batches(file, path):
             n = batch.num_rows
-            _check_rows(path, table, at, batch, targets.take(n))
+            _check_rows(path, table, at, batch, targets.take(n), classes)
             at += n
             yield batch
 
 
-def _open_predictions(path: str | Path) -> pq.ParquetFile:
+def _open_predictions(path: str | Path, schema: pa.Schema) -> pq.ParquetFile:
     try:
         file = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as err:
         raise PredictionError(
             f"{os.fspath(path)}: not a readable Parquet file ({err}). {REMAKE}"
         ) from err
-    if not file.schema_arrow.equals(PREDICTION_SCHEMA, check_metadata=False):
+    if not file.schema_arrow.equals(schema, check_metadata=False):
         file.close()
         raise PredictionError(
-            f"{os.fspath(path)}: expected prediction columns {PREDICTION_SCHEMA.names}, "
-            f"found {file.schema_arrow.names}. {REMAKE}"
+            f"{os.fspath(path)}: expected prediction columns {_shown(schema.names)}, "
+            f"found {_shown(file.schema_arrow.names)}. {REMAKE}"
         )
     return file
 
@@ -226,8 +245,21 @@ def _read_batches(file: pq.ParquetFile, path: str | Path) -> Iterator[pa.RecordB
         yield batch
 
 
+def _shown(names: list[str]) -> str:
+    """Column names for a message: all of a few, or the first and last of many (62 classes)."""
+    if len(names) <= 14:
+        return str(names)
+    head, tail = ", ".join(map(repr, names[:4])), ", ".join(map(repr, names[-2:]))
+    return f"[{head}, ..., {tail}] ({len(names)} columns)"
+
+
 def _check_rows(
-    path: str | Path, table: str | Path, at: int, batch: pa.RecordBatch, targets: np.ndarray
+    path: str | Path,
+    table: str | Path,
+    at: int,
+    batch: pa.RecordBatch,
+    targets: np.ndarray,
+    classes: int,
 ) -> None:
     """Rows at.. of a predictions file must be the table's rows at.., with the table's targets."""
     index = batch.column(0).to_numpy()
@@ -248,11 +280,11 @@ def _check_rows(
             f"{at + len(target) - 1} differ): these are not predictions of this table. {REMAKE}"
         )
     predicted = batch.column(2).to_numpy()
-    bad = np.flatnonzero(predicted >= CLASSES)
+    bad = np.flatnonzero(predicted >= classes)
     if bad.size:
         raise PredictionError(
             f"{os.fspath(path)}: row {at + int(bad[0])} predicts class {predicted[bad[0]]}, "
-            f"expected a class in 0..{CLASSES - 1}. {REMAKE}"
+            f"expected a class in 0..{classes - 1}. {REMAKE}"
         )
 
 

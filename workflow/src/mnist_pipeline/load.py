@@ -6,7 +6,7 @@ import numpy as np
 
 from .dims import CLASSES, SIDE
 from .network import normalize as to_unit_range
-from .tables import read_arrays
+from .tables import read_arrays, read_metadata
 
 SPLITS = ("train", "test")
 
@@ -23,8 +23,8 @@ def load_mnist(
 
     normalize: pixels as float32 in [0, 1] (divided by 255); otherwise uint8 0..255.
     flatten: images as (N, 784); otherwise (N, 1, 28, 28).
-    one_hot_label: labels as float64 (N, 10) one-hot rows (the book builds them on np.zeros);
-    otherwise uint8 (N,).
+    one_hot_label: labels as float64 (N, K) one-hot rows (the book builds them on np.zeros), K the
+    dataset's class count as its tables record it (10 for MNIST); otherwise uint8 (N,).
     Every array is C-ordered and has the book's dtype, shape and values, bit for bit.
     The tables are `{root}/{dataset}/{train,test}.parquet`, made by `snakemake --cores 4`.
     """
@@ -36,10 +36,17 @@ def load_mnist(
             f"`snakemake --cores 4 {' '.join(map(str, paths))}` in the repository folder, "
             "or pass root= the folder that holds them."
         )
-    return tuple(_prepare(*read_arrays(p), normalize, flatten, one_hot_label) for p in paths)
+    return tuple(
+        _prepare(*read_arrays(p), normalize, flatten, one_hot_label, _classes(p)) for p in paths
+    )
 
 
-def _prepare(x, t, normalize, flatten, one_hot_label):
+def _classes(path: Path) -> int:
+    """The class count a table records (the conversion stores it); the book's ten without one."""
+    return int(read_metadata(path).get("classes", CLASSES))
+
+
+def _prepare(x, t, normalize, flatten, one_hot_label, classes):
     # The table reader gives a Fortran-ordered view; the book's arrays are C-ordered, in which its
     # random mini-batches (x[batch_mask]) are gathered from whole rows, much faster.
     x = np.ascontiguousarray(x)
@@ -48,5 +55,5 @@ def _prepare(x, t, normalize, flatten, one_hot_label):
     if not flatten:
         x = x.reshape(-1, 1, SIDE, SIDE)
     if one_hot_label:
-        t = np.eye(CLASSES)[t]
+        t = np.eye(classes)[t]
     return x, t

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from .dims import CLASSES
 from .errors import MnistPipelineError
 
 
@@ -37,7 +38,7 @@ def _out_of_range(arr: np.ndarray, n_classes: int, what: str) -> None:
         )
 
 
-def confusion_matrix(target, predicted, n_classes: int = 10) -> np.ndarray:
+def confusion_matrix(target, predicted, n_classes: int = CLASSES) -> np.ndarray:
     """Counts (int64, n_classes x n_classes): row = true class, column = predicted class."""
     if n_classes < 1:
         raise MetricsError(f"n_classes must be at least 1, got {n_classes}")

@@ -1,4 +1,5 @@
-"""The book's 784-50-100-10 network (ch. 3): sigmoid hidden layers, softmax output, float32."""
+"""The book's network (ch. 3): 784 inputs, sigmoid hidden layers of 50 and 100, a softmax output of
+one unit per class (10 in the book), float32."""
 
 from collections.abc import Mapping
 
@@ -7,19 +8,36 @@ import numpy as np
 from .dims import CLASSES, PIXELS, SIDE
 from .errors import MnistPipelineError
 
-SHAPES: dict[str, tuple[int, ...]] = {
-    "W1": (PIXELS, 50),
-    "b1": (50,),
-    "W2": (50, 100),
-    "b2": (100,),
-    "W3": (100, CLASSES),
-    "b3": (CLASSES,),
-}
-INPUTS = PIXELS
-
 
 class NetworkError(MnistPipelineError, ValueError):
     """Input the network cannot take (wrong dtype or shape)."""
+
+
+HIDDEN = (50, 100)  # the book's two hidden layers
+INPUTS = PIXELS
+
+
+def shapes(classes: int = CLASSES) -> dict[str, tuple[int, ...]]:
+    """The shape of each weight of the network with `classes` outputs, in the book's order."""
+    if classes < 2:
+        raise NetworkError(f"a classifier needs at least 2 classes, got {classes}")
+    first, second = HIDDEN
+    return {
+        "W1": (INPUTS, first),
+        "b1": (first,),
+        "W2": (first, second),
+        "b2": (second,),
+        "W3": (second, classes),
+        "b3": (classes,),
+    }
+
+
+SHAPES = shapes()  # the book's ten-class network
+
+
+def classes_of(weights: Mapping[str, np.ndarray]) -> int:
+    """The number of classes (outputs) of a network's weights: the length of b3."""
+    return len(weights["b3"])
 
 
 def _float(a: np.ndarray | float) -> np.ndarray:
@@ -115,8 +133,9 @@ def _blocks(x: np.ndarray) -> np.ndarray:
 
 
 def forward(weights: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """Class probabilities, float32 (n, 10), for a batch `x`: uint8 (n, 784) pixels, or floats
-    already scaled to [0, 1]. `weights` holds W1, b1, W2, b2, W3, b3 as in `SHAPES`.
+    """Class probabilities, float32 (n, classes), for a batch `x`: uint8 (n, 784) pixels, or
+    floats already scaled to [0, 1]. `weights` holds W1, b1, W2, b2, W3, b3 as `shapes` gives
+    them; the number of classes is that of the weights.
 
     A row's probabilities are the same, bit for bit, whatever batch it is part of.
     """
@@ -129,4 +148,4 @@ def forward(weights: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     rows = _blocks(x).transpose(0, 2, 1)  # (k, BLOCK_ROWS, 784): one BLAS call per block
     z1 = sigmoid(rows @ w["W1"] + w["b1"])
     z2 = sigmoid(z1 @ w["W2"] + w["b2"])
-    return softmax(z2 @ w["W3"] + w["b3"]).reshape(-1, CLASSES)[: len(x)]
+    return softmax(z2 @ w["W3"] + w["b3"]).reshape(-1, classes_of(w))[: len(x)]

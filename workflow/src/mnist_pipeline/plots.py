@@ -8,8 +8,10 @@ each `plot_*` function writes one as PNG, atomically.
 import os
 from collections.abc import Sequence
 
+import matplotlib
 import numpy as np
 import pandas as pd
+from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from mnist_pipeline.atomic import atomic_path
@@ -138,8 +140,17 @@ def _grid_figsize(
     return cols * cell_w_in + 0.4, rows * cell_w_in / cell_aspect + 1.0
 
 
+# Up to this many classes every count is written in its cell. With more (EMNIST's 26 to 62), a
+# count no longer fits a cell of a picture that stays on a screen, and a diagonal of thousands
+# drowns the few confusions on a linear scale: cells get a fixed size, colours a log scale
+# (empty cells stay white), and only non-zero counts are written, compactly (1.2k).
+MANY_CLASSES = 20
+CELL_INCHES = 0.3  # cell side with many classes: a 62-class picture is about 22 inches (2200 px)
+
+
 def confusion_matrix_figure(cm, class_names: Sequence[str], title: str) -> Figure:
-    """Heatmap of counts (rows = true, columns = predicted) with the count written in each cell."""
+    """Heatmap of counts (rows = true, columns = predicted) with the count written in each cell
+    (in each non-empty cell, on a log colour scale, beyond MANY_CLASSES classes)."""
     cm = np.asarray(cm)
     names = _names(class_names)
     if cm.shape != (len(names), len(names)):
@@ -150,30 +161,67 @@ def confusion_matrix_figure(cm, class_names: Sequence[str], title: str) -> Figur
     if not np.issubdtype(cm.dtype, np.integer):
         raise PlotError(f"confusion matrix must hold integer counts, got dtype {cm.dtype}")
     n = len(names)
-    size = min(14.0, max(6.0, 0.6 * n + 3))
+    many = n > MANY_CLASSES
+    size = CELL_INCHES * n + 3 if many else min(14.0, max(6.0, 0.6 * n + 3))
     fig = Figure(figsize=(size + 1, size), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
-    image = ax.imshow(cm, cmap="Blues", vmin=0, interpolation="nearest")
-    fig.colorbar(image, ax=ax, shrink=0.8, label="count")
-    ax.set_xticks(range(n), names, rotation=45, ha="right", rotation_mode="anchor", **PLAIN)
+    if many:
+        _draw_sparse_counts(fig, ax, cm)
+    else:
+        _draw_counts(fig, ax, cm)
+    # Short names (digits, letters) stand upright; longer ones are slanted so they do not overlap.
+    slanted = {"rotation": 45, "ha": "right", "rotation_mode": "anchor"}
+    upright = max(len(name) for name in names) <= 2
+    ax.set_xticks(range(n), names, **({} if upright else slanted), **PLAIN)
     ax.set_yticks(range(n), names, **PLAIN)
+    if many:  # the class names on top too, and faint lines between rows and columns
+        ax.tick_params(top=True, labeltop=True, labelsize=8)
+        ax.set_xticks(np.arange(n + 1) - 0.5, minor=True)
+        ax.set_yticks(np.arange(n + 1) - 0.5, minor=True)
+        ax.grid(which="minor", color="0.85", linewidth=0.5)
+        ax.tick_params(which="minor", length=0)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, **PLAIN)
+    return fig
+
+
+def _draw_counts(fig: Figure, ax, cm: np.ndarray) -> None:
+    """Linear colours, and every count in its cell."""
+    image = ax.imshow(cm, cmap="Blues", vmin=0, interpolation="nearest")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="count")
     # White text on cells darker than the colour map's midpoint, black on lighter ones.
     dark = cm > (cm.max() / 2 if cm.size and cm.max() > 0 else np.inf)
-    fontsize = max(5, min(10, 120 // max(n, 1)))
+    fontsize = max(5, min(10, 120 // max(len(cm), 1)))
     for (i, j), value in np.ndenumerate(cm):
-        ax.text(
-            j,
-            i,
-            f"{value:,}",
-            ha="center",
-            va="center",
-            fontsize=fontsize,
-            color="white" if dark[i, j] else "black",
-        )
-    return fig
+        colour = "white" if dark[i, j] else "black"
+        ax.text(j, i, f"{value:,}", ha="center", va="center", fontsize=fontsize, color=colour)
+
+
+def _draw_sparse_counts(fig: Figure, ax, cm: np.ndarray) -> None:
+    """Log colours with empty cells left white, and the non-zero counts, compactly."""
+    top = max(int(cm.max(initial=0)), 2)
+    cmap = matplotlib.colormaps["Blues"].with_extremes(bad="white")
+    image = ax.imshow(
+        np.ma.masked_equal(cm, 0),
+        cmap=cmap,
+        norm=LogNorm(vmin=1, vmax=top),
+        interpolation="nearest",
+    )
+    fig.colorbar(image, ax=ax, shrink=0.6, label="count (log scale; empty cells are white)")
+    dark = cm > np.sqrt(top)  # past the middle of the log scale
+    for i, j in zip(*np.nonzero(cm), strict=True):
+        colour = "white" if dark[i, j] else "black"
+        ax.text(j, i, _compact(int(cm[i, j])), ha="center", va="center", fontsize=6, color=colour)
+
+
+def _compact(count: int) -> str:
+    """A count in at most four characters: 7, 512, 1.2k, 35k, 1.5M."""
+    for scale, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if count >= scale:
+            value = count / scale
+            return f"{value:.1f}{suffix}" if value < 9.95 else f"{value:.0f}{suffix}"
+    return str(count)
 
 
 def samples_figure(images, labels, class_names: Sequence[str], title: str, n: int = 25) -> Figure:

@@ -2,7 +2,8 @@
 
 A table has columns pixel0..pixel783 (uint8) and target (uint8), one row per image in archive
 order, and key-value metadata naming its source (dataset, split, and the SHA-256 of the archive
-bytes it was made from).
+bytes it was made from). Images are stored upright, row by row (pixel SIDE*r + c is row r,
+column c), whatever way the archive stores them; targets are class indices 0..K-1.
 """
 
 import hashlib
@@ -15,8 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import atomic_path
-from .digest import sha256_of
-from .dims import PIXELS
+from .bundle import Source, ZipMember, source_name, source_sha256
+from .dims import CLASSES, PIXELS, SIDE
 from .errors import MnistPipelineError
 from .idx import (
     IdxFormatError,
@@ -69,16 +70,23 @@ class ChecksumError(TableError):
 
 
 def convert_idx_to_parquet(
-    images_path: str | os.PathLike,
-    labels_path: str | os.PathLike,
+    images_path: Source,
+    labels_path: Source,
     dest: str | os.PathLike,
     *,
     metadata: Mapping[str, str],
     sha256: Mapping[str, str] | None = None,
     chunk_rows: int = CHUNK_ROWS,
     log: Callable[[str], object] = _LOG.info,
+    transposed: bool = False,
+    classes: int = CLASSES,
+    first_label: int = 0,
 ) -> int:
     """Stream an images + labels archive pair into a Parquet table at `dest`; return its rows.
+
+    The archives are files or members of a zip bundle. `transposed`: the archive stores each
+    image transposed (column by column, as EMNIST does); the table gets it upright. The labels
+    must lie in first_label..first_label+classes-1; the table holds them less `first_label`.
 
     `sha256` pins the archives ({"images": hex, "labels": hex}): each is hashed as it is read,
     and one whose bytes hash otherwise is refused before the table takes its name. The table's
@@ -88,37 +96,42 @@ def convert_idx_to_parquet(
     """
     paths = {"images": images_path, "labels": labels_path}
     pins = {kind: pin.lower() for kind, pin in (sha256 or {}).items()}
+    numbering = {"classes": classes, "first_label": first_label}
     try:
-        return _convert(paths, pins, dest, dict(metadata), chunk_rows, log)
+        return _convert(paths, pins, dest, dict(metadata), chunk_rows, log, transposed, numbering)
     except ChecksumError:
         raise
     except (IdxFormatError, TableError) as err:
         # An archive that is not the pinned one is the cause to report, whatever broke reading it.
         for kind, path in paths.items():
             if kind in pins:
-                _check_pin(path, sha256_of(path), pins[kind], err)
+                _check_pin(path, source_sha256(path), pins[kind], err)
         raise
 
 
 def _convert(
-    paths: Mapping[str, str | os.PathLike],
+    paths: Mapping[str, Source],
     pins: Mapping[str, str],
     dest: str | os.PathLike,
     metadata: dict[str, str],
     chunk_rows: int,
     log: Callable[[str], object],
+    transposed: bool,
+    numbering: Mapping[str, int],
 ) -> int:
     count, _, _ = read_image_header(paths["images"])
     labels_count = read_label_count(paths["labels"])
     if labels_count != count:
         raise TableError(
-            f"{os.fspath(paths['images'])} has {count} images but {os.fspath(paths['labels'])} "
+            f"{source_name(paths['images'])} has {count} images but {source_name(paths['labels'])} "
             f"has {labels_count} labels; they must be the same split of the same dataset."
         )
     digests = {kind: hashlib.sha256() for kind in ARCHIVE_KINDS}
     chunks = zip(
         iter_image_chunks(paths["images"], chunk_rows, digest=digests["images"]),
-        iter_label_chunks(paths["labels"], chunk_rows, count=count, digest=digests["labels"]),
+        iter_label_chunks(
+            paths["labels"], chunk_rows, count=count, digest=digests["labels"], **numbering
+        ),
         strict=True,
     )
     progress = Progress(os.fspath(dest), count, "rows", log)
@@ -136,8 +149,7 @@ def _convert(
         ) as writer,
     ):
         for images, labels in chunks:
-            # Contiguous (784, n): every row of it is a column, handed to Arrow without a copy.
-            pixels = np.ascontiguousarray(images.T)
+            pixels = _pixel_columns(images, transposed)
             arrays = [pa.array(column) for column in pixels]
             arrays.append(pa.array(labels))
             writer.write_table(
@@ -152,11 +164,27 @@ def _convert(
     return progress.done
 
 
-def _check_pin(path: str | os.PathLike, found: str, pin: str, cause: Exception | None = None):
+def _pixel_columns(images: np.ndarray, transposed: bool) -> np.ndarray:
+    """Contiguous (784, n) pixels of upright images, from images (n, 784) as an archive holds
+    them: every row is a column of the table, handed to Arrow without a copy. Either way this
+    is one copy; for `transposed` images it also swaps each image's rows and columns."""
+    if not transposed:
+        return np.ascontiguousarray(images.T)
+    # (image, column, row) as stored -> (row, column, image); the reshape makes the one copy.
+    return images.reshape(-1, SIDE, SIDE).transpose(2, 1, 0).reshape(PIXELS, len(images))
+
+
+def _check_pin(path: Source, found: str, pin: str, cause: Exception | None = None):
     """Refuse an archive whose SHA-256 is not its pin; `cause`: what went wrong reading it."""
     if found != pin:
-        name = os.fspath(path)
+        name = source_name(path)
         detail = f" Reading it failed: {cause}" if cause else ""
+        if isinstance(path, ZipMember):
+            raise ChecksumError(
+                f"{name}: SHA-256 {found}, but the config pins {pin} for this member, and the zip "
+                f"itself is the one its pin names.{detail} Fix the member's sha256 in the config, "
+                "or leave it out: the zip's pin and the member's CRC-32 already vouch for it."
+            )
         raise ChecksumError(
             f"{name}: SHA-256 {found}, but the config pins {pin}: these are not the bytes that "
             f"were downloaded and verified (was the file replaced or changed since?).{detail} "

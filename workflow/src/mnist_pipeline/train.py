@@ -1,4 +1,5 @@
-"""Train the book's 784-50-100-10 sigmoid network: mini-batch Adam in numpy, deterministic."""
+"""Train the book's sigmoid network (one output per class): mini-batch Adam in numpy,
+deterministic."""
 
 import logging
 import os
@@ -11,8 +12,9 @@ import pandas as pd
 
 from mnist_pipeline.atomic import atomic_path
 from mnist_pipeline.config import ConfigError, check_setting, schema_defaults
+from mnist_pipeline.dims import CLASSES
 from mnist_pipeline.errors import MnistPipelineError
-from mnist_pipeline.network import CLASSES, INPUTS, SHAPES, as_input, forward, sigmoid, softmax
+from mnist_pipeline.network import INPUTS, SHAPES, as_input, forward, shapes, sigmoid, softmax
 
 _LOG = logging.getLogger(__name__)
 
@@ -48,10 +50,11 @@ class TrainSettings:
             raise TrainError(f"training settings: {error}") from None
 
 
-def init_weights(rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Xavier-initialised float32 weights (normal, std 1/sqrt(fan_in)) and zero biases."""
+def init_weights(rng: np.random.Generator, classes: int = CLASSES) -> dict[str, np.ndarray]:
+    """Xavier-initialised float32 weights (normal, std 1/sqrt(fan_in)) and zero biases for the
+    network with `classes` outputs."""
     weights = {}
-    for key, shape in SHAPES.items():
+    for key, shape in shapes(classes).items():
         if key.startswith("W"):
             scale = np.float32(1 / np.sqrt(shape[0]))
             weights[key] = rng.standard_normal(shape, dtype=np.float32) * scale
@@ -110,7 +113,7 @@ def accuracy(
     return correct / len(x)
 
 
-def _check_split(name: str, x: np.ndarray, t: np.ndarray) -> np.ndarray:
+def _check_split(name: str, x: np.ndarray, t: np.ndarray, classes: int) -> np.ndarray:
     """Labels as intp after checking they match the images; raises TrainError naming the split."""
     x, t = np.asarray(x), np.asarray(t)
     if x.ndim != 2 or x.shape[1] != INPUTS or x.dtype != np.uint8:
@@ -124,8 +127,11 @@ def _check_split(name: str, x: np.ndarray, t: np.ndarray) -> np.ndarray:
         )
     if len(t) == 0:
         raise TrainError(f"{name} split is empty: there is nothing to train on or measure")
-    if t.min() < 0 or t.max() >= CLASSES:
-        raise TrainError(f"{name} labels must lie in 0..{CLASSES - 1}, found {t.min()}..{t.max()}")
+    if t.min() < 0 or t.max() >= classes:
+        raise TrainError(
+            f"{name} labels must lie in 0..{classes - 1} ({classes} classes), found "
+            f"{t.min()}..{t.max()}"
+        )
     return t.astype(np.intp)
 
 
@@ -158,19 +164,20 @@ def train(
     t_test: np.ndarray,
     settings: TrainSettings,
     log: Callable[[str], object] = _LOG.info,
+    classes: int = CLASSES,
 ) -> tuple[dict[str, np.ndarray], list[dict]]:
-    """Train from `init_weights(default_rng(settings.seed))` with mini-batch Adam, the batches
-    drawn in a fresh random order each epoch and the step size following `cosine_rate`.
+    """Train from `init_weights(default_rng(settings.seed), classes)` with mini-batch Adam, the
+    batches drawn in a fresh random order each epoch and the step size following `cosine_rate`.
 
-    Images are uint8 (n, 784), labels integers 0..9. Returns the float32 weights and a history
-    with one dict per epoch: epoch, loss (mean training loss over the epoch's batches),
+    Images are uint8 (n, 784), labels integers 0..classes-1. Returns the float32 weights and a
+    history with one dict per epoch: epoch, loss (mean training loss over the epoch's batches),
     train_accuracy, test_accuracy. The same inputs and settings give bit-identical weights and
     history; the wall time of each epoch (its evaluation included) goes to `log` only.
     """
-    t_train = _check_split("training", x_train, t_train)
-    t_test = _check_split("test", x_test, t_test)
+    t_train = _check_split("training", x_train, t_train, classes)
+    t_test = _check_split("test", x_test, t_test, classes)
     rng = np.random.default_rng(settings.seed)
-    params = init_weights(rng)
+    params = init_weights(rng, classes)
     m = {key: np.zeros_like(value) for key, value in params.items()}
     v = {key: np.zeros_like(value) for key, value in params.items()}
     n, size = len(x_train), settings.batch_size

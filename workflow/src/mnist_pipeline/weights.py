@@ -1,6 +1,7 @@
 """Load and save the network's weights: the book's pickle (read safely) or an .npz archive.
 
-A weights file holds exactly the six arrays of `network.SHAPES`. Extra keys are refused rather than
+A weights file holds exactly the six arrays of `network.shapes(classes)` (the book's ten-class
+network unless a dataset has another number of classes). Extra keys are refused rather than
 ignored: a file with more arrays (say W4, b4) is a different network, and running only part of it
 would give wrong predictions without any error. Floating arrays of any width are accepted and
 returned as float32; NaN or infinite values are refused. In an .npz, each member's .npy header
@@ -23,13 +24,19 @@ from pathlib import Path
 import numpy as np
 
 from mnist_pipeline.atomic import atomic_path
+from mnist_pipeline.dims import CLASSES
 from mnist_pipeline.errors import MnistPipelineError
-from mnist_pipeline.network import SHAPES
+from mnist_pipeline.network import SHAPES, shapes
 
 PICKLE_SUFFIXES = (".pkl", ".pickle")
 NPZ_SUFFIX = ".npz"
 
-_EXPECTED = ", ".join(f"{key} {shape}" for key, shape in SHAPES.items())
+
+def _listed(expected: Mapping[str, tuple[int, ...]]) -> str:
+    return ", ".join(f"{key} {shape}" for key, shape in expected.items())
+
+
+_EXPECTED = _listed(SHAPES)
 
 # The functions numpy's own pickles of arrays call, taken from numpy itself so that this works on
 # numpy 1.x and 2.x alike: `_reconstruct` (protocols 0-4; the book's file is protocol 3) and
@@ -123,8 +130,10 @@ _NPZ_ERRORS = (
 )
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of the .npz `path`, each member's .npy header checked against `SHAPES` first.
+def _read_npz(
+    path: Path, expected: Mapping[str, tuple[int, ...]], classes_key: str | None
+) -> dict[str, np.ndarray]:
+    """The arrays of the .npz `path`, each member's .npy header checked against `expected` first.
 
     The headers are read and checked before any array is: a header can claim any shape, and
     loading would allocate it (2**40 floats ends in MemoryError, not in a message).
@@ -133,7 +142,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
         if f.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
             raise WeightsError(
                 f"{path}: a single .npy array, not an {NPZ_SUFFIX} archive; save the six arrays "
-                f"{_EXPECTED} together with numpy.savez"
+                f"{_listed(expected)} together with numpy.savez"
             )
     try:
         with zipfile.ZipFile(path) as archive:
@@ -146,11 +155,11 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
                         f"{info.filename!r}); save each array once"
                     )
                 members[key] = info
-            _check_keys(members, str(path))
+            _check_keys(members, str(path), expected)
             for key, info in members.items():
                 with archive.open(info) as member:
                     dtype, shape = _read_npy_header(member, f"{path}: member {info.filename!r}")
-                _check_layout(str(path), key, dtype, shape)
+                _check_layout(str(path), key, dtype, shape, expected, classes_key)
             arrays = {}
             for key, info in members.items():
                 with archive.open(info) as member:
@@ -177,9 +186,14 @@ def _read_npy_header(member, where: str) -> tuple[np.dtype, tuple[int, ...]]:
     return dtype, shape
 
 
-def load_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
-    """The weights in `path` (the book's pickle, .pkl or .pickle, or an .npz), validated, as
-    float32 arrays in the order of `SHAPES`."""
+def load_weights(
+    path: str | os.PathLike, classes: int = CLASSES, *, classes_key: str | None = None
+) -> dict[str, np.ndarray]:
+    """The weights in `path` (the book's pickle, .pkl or .pickle, or an .npz) of the network with
+    `classes` outputs, validated, as float32 arrays in the order of `network.shapes`.
+
+    `classes_key` names the config key the class count comes from, for the message that refuses
+    weights made for another number of classes."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in (*PICKLE_SUFFIXES, NPZ_SUFFIX):
@@ -188,63 +202,90 @@ def load_weights(path: str | os.PathLike) -> dict[str, np.ndarray]:
             f"pickle ({', '.join(PICKLE_SUFFIXES)}) or an {NPZ_SUFFIX} archive"
         )
     try:
-        raw = _read_npz(path) if suffix == NPZ_SUFFIX else _read_pickle(path)
+        raw = (
+            _read_npz(path, shapes(classes), classes_key)
+            if suffix == NPZ_SUFFIX
+            else _read_pickle(path)
+        )
     except FileNotFoundError as error:
         raise WeightsError(
             f"weights file {path} does not exist; check the path (model.weights in the config)"
         ) from error
     except OSError as error:
         raise WeightsError(f"cannot read weights file {path}: {error.strerror or error}") from error
-    return validate_weights(raw, str(path))
+    return validate_weights(raw, str(path), classes, classes_key=classes_key)
 
 
-def _check_keys(keys: Collection, source: str) -> None:
-    """Refuse a missing or an extra key: the weights are exactly the arrays of `SHAPES`."""
-    missing = [key for key in SHAPES if key not in keys]
+def _check_keys(keys: Collection, source: str, expected: Mapping[str, tuple[int, ...]]) -> None:
+    """Refuse a missing or an extra key: the weights are exactly the arrays of `expected`."""
+    missing = [key for key in expected if key not in keys]
     if missing:
         raise WeightsError(
             f"{source}: missing key(s) {', '.join(map(repr, missing))}; expected exactly the "
-            f"six arrays {_EXPECTED}, found keys {sorted(map(repr, keys))}"
+            f"six arrays {_listed(expected)}, found keys {sorted(map(repr, keys))}"
         )
-    extra = sorted(repr(key) for key in keys if key not in SHAPES)
+    extra = sorted(repr(key) for key in keys if key not in expected)
     if extra:
         raise WeightsError(
-            f"{source}: unexpected key(s) {', '.join(extra)}; expected exactly {_EXPECTED} (the "
-            "book's 784-50-100-10 network). More arrays mean a different network: save only these"
+            f"{source}: unexpected key(s) {', '.join(extra)}; expected exactly "
+            f"{_listed(expected)} (the book's network). More arrays mean a different network: "
+            "save only these"
         )
 
 
-def _check_layout(source: str, key: str, dtype: np.dtype | str, shape: tuple | None) -> None:
-    """Refuse anything but a floating-point array of shape `SHAPES[key]`. `dtype` is the array's
+def _check_layout(
+    source: str,
+    key: str,
+    dtype: np.dtype | str,
+    shape: tuple | None,
+    layout: Mapping[str, tuple[int, ...]],
+    classes_key: str | None = None,
+) -> None:
+    """Refuse anything but a floating-point array of shape `layout[key]`. `dtype` is the array's
     dtype, or the type name of a value that is not an array at all."""
-    expected = SHAPES[key]
+    expected = layout[key]
     if not isinstance(dtype, np.dtype) or dtype.kind != "f":
         raise WeightsError(
             f"{source}: key {key!r} must be a floating-point numpy array of shape {expected}, "
             f"found {dtype}"
         )
-    if shape != expected:
-        raise WeightsError(f"{source}: key {key!r} has shape {shape}, expected {expected}")
+    if shape == expected:
+        return
+    message = f"{source}: key {key!r} has shape {shape}, expected {expected}"
+    if key in ("W3", "b3") and len(shape) == len(expected) and shape[:-1] == expected[:-1]:
+        # Only the output layer differs: weights made for a dataset with other classes.
+        where = f"{classes_key} names" if classes_key else "the data has"
+        message += (
+            f": the output layer of a network of {shape[-1]} classes, but {where} "
+            f"{expected[-1]}. Use weights trained on this dataset, or set model.weights to null "
+            "to train them here"
+        )
+    raise WeightsError(message)
 
 
-def validate_weights(weights: Mapping, source: str) -> dict[str, np.ndarray]:
-    """Check keys, dtypes, shapes and values against `SHAPES`; return float32 copies in that order.
+def validate_weights(
+    weights: Mapping, source: str, classes: int = CLASSES, *, classes_key: str | None = None
+) -> dict[str, np.ndarray]:
+    """Check keys, dtypes, shapes and values against `network.shapes(classes)`; return float32
+    copies in that order.
 
-    `source` names where the weights came from (a file name) in the error messages.
+    `source` names where the weights came from (a file name) in the error messages,
+    `classes_key` the config key of the class count.
     """
+    expected = shapes(classes)
     if not isinstance(weights, Mapping):
         raise WeightsError(
-            f"{source}: expected a dict of numpy arrays ({_EXPECTED}), "
+            f"{source}: expected a dict of numpy arrays ({_listed(expected)}), "
             f"found {type(weights).__name__}"
         )
-    _check_keys(weights, source)
+    _check_keys(weights, source, expected)
     clean = {}
-    for key in SHAPES:
+    for key in expected:
         value = weights[key]
         if isinstance(value, np.ndarray):
-            _check_layout(source, key, value.dtype, value.shape)
+            _check_layout(source, key, value.dtype, value.shape, expected, classes_key)
         else:
-            _check_layout(source, key, type(value).__name__, None)
+            _check_layout(source, key, type(value).__name__, None, expected, classes_key)
         with np.errstate(over="ignore"):  # a float64 beyond float32 becomes inf: refused below
             array = value.astype(np.float32)
         bad = array.size - int(np.count_nonzero(np.isfinite(array)))
@@ -258,14 +299,17 @@ def validate_weights(weights: Mapping, source: str) -> dict[str, np.ndarray]:
 
 
 def save_weights(path: str | os.PathLike, weights: Mapping[str, np.ndarray]) -> None:
-    """Validate `weights` and write them to the .npz file `path` atomically."""
+    """Validate `weights` (of a network of any number of classes, as b3 says) and write them to
+    the .npz file `path` atomically."""
     path = Path(path)
     if path.suffix.lower() != NPZ_SUFFIX:
         raise WeightsError(
             f"{path}: weights are saved as {NPZ_SUFFIX}, found suffix {path.suffix or '(none)'!r}; "
             f"name the file *{NPZ_SUFFIX}"
         )
-    clean = validate_weights(weights, f"weights to save to {path}")
+    b3 = weights.get("b3") if isinstance(weights, Mapping) else None
+    classes = len(b3) if isinstance(b3, np.ndarray) and b3.ndim == 1 else CLASSES
+    clean = validate_weights(weights, f"weights to save to {path}", classes)
     # np.savez given a file name would append ".npz" to the temporary name: hand it a file instead
     with atomic_path(path) as tmp, tmp.open("wb") as f:
         np.savez(f, **clean)
