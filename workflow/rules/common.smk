@@ -52,6 +52,12 @@ def archive_entry(wildcards):
     )
 
 
+def archive_keys(wildcards):
+    """The config keys a download_archive job's messages name."""
+    dataset = f"datasets.{wildcards.dataset}"
+    return {"config_key": dataset, "pins_key": f"{dataset}.files"}
+
+
 def split_archives(wildcards):
     """What convert_to_parquet reads: the split's two archives, or the zip that holds them."""
     bundle = config["datasets"][wildcards.dataset].get("bundle")
@@ -119,6 +125,12 @@ def bundle_datasets(wildcards):
     return names
 
 
+def bundle_keys(wildcards):
+    """The config keys a download_bundle job's messages name: every dataset naming the zip."""
+    datasets = [f"datasets.{name}" for name in bundle_datasets(wildcards)]
+    return {"config_key": datasets, "pins_key": [f"{key}.bundle" for key in datasets]}
+
+
 def bundle_entry(wildcards):
     """The bundle's {name, size, sha256} (the datasets naming it agree, checked at load)."""
     return config["datasets"][bundle_datasets(wildcards)[0]]["bundle"]
@@ -127,9 +139,7 @@ def bundle_entry(wildcards):
 def bundle_mirrors(wildcards):
     """The mirrors of every dataset naming the bundle, in config order, each once."""
     mirrors = [
-        url
-        for name in bundle_datasets(wildcards)
-        for url in config["datasets"][name]["mirrors"]
+        url for name in bundle_datasets(wildcards) for url in config["datasets"][name]["mirrors"]
     ]
     return list(dict.fromkeys(mirrors))
 
@@ -146,6 +156,9 @@ def model_weights(wildcards):
     if config["model"]["weights"] == BOOK_WEIGHTS:
         return f"results/model/book/{book_model()['file']['name']}"
     return local(config["model"]["weights"])  # the user's own file: no module prefix
+
+
+BOOK_KEYS = {"config_key": f"models.{BOOK_WEIGHTS}", "pins_key": f"models.{BOOK_WEIGHTS}.file"}
 
 
 def book_model():

@@ -16,12 +16,13 @@ rule download_archive:
     params:
         entry=archive_entry,
         mirrors=lookup(dpath="datasets/{dataset}/mirrors", within=config),
-        mirrors_note=lookup(dpath="datasets/{dataset}/mirrors_note", within=config),
+        config_keys=archive_keys,
+        note=lookup(dpath="datasets/{dataset}/mirrors_note", within=config),
         timeout=config["download"]["timeout_seconds"],
         retries=config["download"]["retries"],
         backoff=config["download"]["backoff_seconds"],
     script:
-        "../scripts/download_archive.py"
+        "../scripts/download.py"
 
 
 rule download_weights:
@@ -41,11 +42,13 @@ rule download_weights:
     params:
         entry=book_weights_entry,
         mirrors=book_weights_mirrors,
+        config_keys=BOOK_KEYS,
+        note=None,
         timeout=config["download"]["timeout_seconds"],
         retries=config["download"]["retries"],
         backoff=config["download"]["backoff_seconds"],
     script:
-        "../scripts/download_weights.py"
+        "../scripts/download.py"
 
 
 # Like download_archive: on the submitting host, cached, so no benchmark.
@@ -65,9 +68,10 @@ rule download_bundle:
     params:
         entry=bundle_entry,
         mirrors=bundle_mirrors,
-        datasets=bundle_datasets,
+        config_keys=bundle_keys,
+        note=None,
         timeout=config["download"]["timeout_seconds"],
         retries=config["download"]["retries"],
         backoff=config["download"]["backoff_seconds"],
     script:
-        "../scripts/download_bundle.py"
+        "../scripts/download.py"
