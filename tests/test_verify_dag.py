@@ -50,7 +50,8 @@ def mirror(data):
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory, data, mirror):
-    """The test split downloaded, converted, predicted in 2 shards with given weights, evaluated."""
+    """The test split downloaded, converted, predicted in 2 shards with given weights, evaluated,
+    the shards kept."""
     project = make_project(tmp_path_factory.mktemp("built"))
     rng = np.random.default_rng(23)
     weights = project / "weights.npz"
@@ -63,7 +64,7 @@ def built(tmp_path_factory, data, mirror):
         model={"weights": str(weights)},
         predict={"shards": 2},
     )
-    snakemake(project)
+    snakemake(project, "--notemp")  # keep the shards (temp() files) for the tests to break
     return project
 
 
