@@ -11,12 +11,12 @@ most a given number of rows, and only as far as the data goes.
 import gzip
 import os
 import struct
-import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
 import numpy as np
+from zlib_ng import gzip_ng, zlib_ng
 
 from .digest import Digest, HashingReader
 from .dims import CLASSES, SIDE
@@ -85,13 +85,15 @@ def _open_gzip(
         raw.seek(0)
         source = raw if digest is None else HashingReader(raw, digest)
         try:
-            with gzip.GzipFile(fileobj=source, mode="rb") as stream:
+            # zlib-ng inflates about twice as fast as zlib, with the gzip module's behaviour.
+            with gzip_ng.GzipFile(fileobj=source, mode="rb") as stream:
                 yield name, stream
         except EOFError as err:
             raise IdxFormatError(
-                f"{name}: the gzip stream ends early ({err}); the file is truncated. {_AGAIN}"
+                f"{name}: the gzip stream ends early ({err}); the file is truncated, or bytes "
+                f"that are not gzip follow it. {_AGAIN}"
             ) from err
-        except (gzip.BadGzipFile, zlib.error) as err:
+        except (gzip.BadGzipFile, zlib_ng.error) as err:
             raise IdxFormatError(f"{name}: the gzip stream is damaged ({err}). {_AGAIN}") from err
         if isinstance(source, HashingReader):
             source.finish()
