@@ -25,35 +25,31 @@ from .idx import (
     read_image_header,
     read_label_count,
 )
+from .prefetch import prefetched
 from .progress import Progress
 
 N_PIXELS = PIXELS
 PIXEL_COLUMNS = [f"pixel{i}" for i in range(N_PIXELS)]
 TARGET = "target"
 COLUMNS = [*PIXEL_COLUMNS, TARGET]
-SCHEMA = pa.schema([(name, pa.uint8()) for name in COLUMNS])
+# Required (non-null) columns: the writer then spends nothing on definition levels.
+SCHEMA = pa.schema([pa.field(name, pa.uint8(), nullable=False) for name in COLUMNS])
 
-# Codec, dictionary and row-group size, measured on the 60,000-row MNIST training split with
-# `.venv/bin/python tests/benchmarks/bench_convert.py --codecs` (medians of 5, 2 cores):
-#   codec   dict  rows/group  MB     write s  read_arrays s  iter_batches(100) s
-#   zstd-1  yes   65536       12.28  0.79     0.20           0.18   <- chosen
-#   zstd-1  no    65536       17.47  0.81     0.19           0.20
-#   zstd-3  yes   65536       12.59  0.83     0.18           0.18
-#   lz4     yes   65536       18.47  0.71     0.14           0.12
-#   lz4     no    65536       28.08  0.59     0.12           0.13
-#   snappy  yes   65536       18.22  0.76     0.15           0.16
-#   none    yes   65536       23.20  0.73     0.12           0.11
-#   none    no    65536      188.65  0.55     0.37           0.11
-#   zstd-1  yes   16384       13.39  0.94     0.23           0.25
-#   zstd-1  yes   32768       12.74  0.84     0.21           0.21
-# zstd-1 with dictionaries is the smallest (the IDX .gz is 9.7 MB) for < 0.1 s more per read
-# than the fastest; higher zstd levels gain nothing. Each row group costs a fixed decode
-# overhead per column chunk (785 of them), so groups are large: 65536 rows, ~51 MB of pixels,
-# which bounds the memory of conversion and of iter_batches.
-COMPRESSION = "zstd"
-COMPRESSION_LEVEL = 1
-USE_DICTIONARY = True
+# Parquet stores uint8 as INT32. Split into byte streams (three of the four all zero) and
+# compressed with LZ4, a table writes and reads back several times faster than with
+# dictionaries or zstd (whose codec makes a new context for each of the 785 column chunks of a
+# row group) and is under twice the size of its IDX .gz. Row groups are large: each costs a
+# fixed overhead per column chunk; one group, ~51 MB of pixels, bounds the memory of conversion
+# and of reading. tests/benchmarks/bench_scale.py measures the whole workflow.
+WRITE_OPTIONS = {
+    "compression": "lz4",
+    "use_dictionary": False,
+    "use_byte_stream_split": True,
+}
 CHUNK_ROWS = 65536
+# Rows transposed per step when images become columns: blocks that stay in cache copy about
+# twice as fast as numpy's transpose of the whole chunk.
+_TRANSPOSE_ROWS = 512
 
 _ARROW_KEYS = (b"ARROW:", b"pandas")
 ARCHIVE_KINDS = ("images", "labels")
@@ -124,32 +120,39 @@ def _convert(
     progress = Progress(os.fspath(dest), count, "rows", log)
     with (
         atomic_path(dest) as tmp,
-        pq.ParquetWriter(
-            tmp,
-            SCHEMA,
-            compression=COMPRESSION,
-            compression_level=COMPRESSION_LEVEL,
-            use_dictionary=USE_DICTIONARY,
-            # The metadata holds the hashes of the archives, known once they are read: it is
-            # written with the footer, not with an Arrow schema stored up front.
-            store_schema=False,
-        ) as writer,
+        # The metadata holds the hashes of the archives, known once they are read: it is
+        # written with the footer, not with an Arrow schema stored up front.
+        pq.ParquetWriter(tmp, SCHEMA, store_schema=False, **WRITE_OPTIONS) as writer,
     ):
-        for images, labels in chunks:
-            # Contiguous (784, n): every row of it is a column, handed to Arrow without a copy.
-            pixels = np.ascontiguousarray(images.T)
-            arrays = [pa.array(column) for column in pixels]
-            arrays.append(pa.array(labels))
-            writer.write_table(
-                pa.Table.from_arrays(arrays, schema=SCHEMA), row_group_size=len(labels)
-            )
-            progress.update(len(labels))
+        # Inflating and transposing the next chunk overlaps with encoding this one.
+        for group in prefetched(_row_groups(chunks)):
+            writer.write_table(group, row_group_size=group.num_rows)
+            progress.update(group.num_rows)
         for kind, path in paths.items():
             metadata[f"{kind}_sha256"] = digests[kind].hexdigest()
             if kind in pins:
                 _check_pin(path, metadata[f"{kind}_sha256"], pins[kind])
         writer.add_key_value_metadata({str(k): str(v) for k, v in metadata.items()})
     return progress.done
+
+
+def _row_groups(chunks: Iterator[tuple[np.ndarray, np.ndarray]]) -> Iterator[pa.Table]:
+    for images, labels in chunks:
+        group = _row_group(images, labels)
+        del images, labels  # not held while the next chunk is read: one chunk less in memory
+        yield group
+
+
+def _row_group(images: np.ndarray, labels: np.ndarray) -> pa.Table:
+    """A chunk of images (n, 784) and their labels as a table of 785 columns."""
+    # Contiguous (784, n): every row of it is a column, handed to Arrow without a copy.
+    pixels = np.empty((N_PIXELS, len(images)), dtype=np.uint8)
+    for first in range(0, len(images), _TRANSPOSE_ROWS):
+        block = slice(first, first + _TRANSPOSE_ROWS)
+        pixels[:, block] = images[block].T
+    arrays = [pa.array(column) for column in pixels]
+    arrays.append(pa.array(labels))
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
 def _check_pin(path: str | os.PathLike, found: str, pin: str, cause: Exception | None = None):
