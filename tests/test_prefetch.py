@@ -1,10 +1,11 @@
-"""prefetched: an iterator run ahead in a thread gives the same items, errors and clean-up."""
+"""Work ahead in threads gives the same items, in order, with the same errors and clean-up."""
 
 import threading
+import time
 
 import pytest
 
-from mnist_pipeline.prefetch import prefetched
+from mnist_pipeline.prefetch import mapped, prefetched
 
 
 class Source:
@@ -78,3 +79,48 @@ def test_a_consumer_error_stops_the_producer():
 def test_depth_must_be_positive():
     with pytest.raises(ValueError, match="depth must be a positive integer, got 0"):
         prefetched([], 0)
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_at_most_depth_items_are_made_ahead_of_the_one_held(depth):
+    source = Source(20)
+    for held, _ in enumerate(prefetched(source, depth)):
+        time.sleep(0.01)  # time for the producer to run ahead as far as it may
+        assert source.made <= held + 1 + depth
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_mapped_gives_results_in_order_computed_in_threads(threads):
+    seen = set()
+
+    def square(item):
+        seen.add(threading.current_thread().name)
+        time.sleep(0.001 * (item % 3))  # finishing out of order
+        return item * item
+
+    assert list(mapped(square, range(30), threads)) == [i * i for i in range(30)]
+    assert (threading.current_thread().name in seen) == (threads == 1)
+
+
+def test_mapped_takes_items_as_results_are_consumed_and_raises_in_place():
+    taken = []
+
+    def items():
+        for i in range(100):
+            taken.append(i)
+            yield i
+
+    def invert(item):
+        return 1 / (item - 5)
+
+    results = mapped(invert, items(), 2)
+    assert next(results) == -0.2
+    assert len(taken) <= 4  # two threads' worth ahead, not the whole input
+    with pytest.raises(ZeroDivisionError):
+        list(results)
+    assert len(taken) < 10
+
+
+def test_threads_must_be_positive():
+    with pytest.raises(ValueError, match="threads must be a positive integer, got 0"):
+        mapped(abs, [], 0)

@@ -234,19 +234,23 @@ def test_iter_batches(table, split, batch_rows, start, stop):
     [(9, 15, [1]), (7, 17, [0, 1, 2]), (32, 37, [4]), (0, 37, [0, 1, 2, 3, 4]), (5, 5, [])],
 )
 def test_iter_batches_reads_only_overlapping_groups(table, monkeypatch, start, stop, groups):
-    read = []
+    read = []  # (row group, columns) of each read
     original = pq.ParquetFile.read_row_group
 
-    def spy(self, i, *args, **kwargs):
-        read.append(i)
-        return original(self, i, *args, **kwargs)
+    def spy(self, i, columns=None, *args, **kwargs):
+        read.append((i, list(columns)))
+        return original(self, i, columns, *args, **kwargs)
 
     monkeypatch.setattr(pq.ParquetFile, "read_row_group", spy)
     batches = iter_batches(table, 4, start, stop)
     assert read == []  # nothing is read before the first batch is asked for
     for _ in batches:
-        assert read == sorted(set(read))  # one group at a time, each once
-    assert read == groups
+        order = [group for group, _ in read]
+        assert order == sorted(order)  # one group after the other
+    assert list(dict.fromkeys(group for group, _ in read)) == groups
+    for group in groups:  # each column of a group read once (in a few calls)
+        columns = [name for g, names in read if g == group for name in names]
+        assert columns == tables.COLUMNS
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ rule predict:
         "results/benchmarks/predict/{dataset}/{split}/{scatteritem}.tsv"
     conda:
         "../envs/pipeline.yaml"
-    threads: 1
+    threads: 2
     resources:
         mem_mb=600,
     params:

@@ -5,6 +5,7 @@ row each in order: `index` (the table row), `target` (the table's), `predicted` 
 probabilities. Whatever reads one back checks that it is exactly that (`checked_predictions`).
 """
 
+import functools
 import logging
 import os
 import re
@@ -21,6 +22,7 @@ from .atomic import atomic_path
 from .dims import CLASSES
 from .errors import MnistPipelineError
 from .network import forward
+from .prefetch import mapped
 from .progress import Progress
 from .tables import iter_batches, iter_targets, num_rows
 
@@ -34,6 +36,10 @@ PREDICTION_SCHEMA = pa.schema(
     + [(name, pa.float32()) for name in PROB_COLUMNS]
 )
 READ_ROWS = 65_536  # rows per batch when a predictions file is read back
+RUN_ROWS = 16_384  # rows of consecutive batches one thread predicts at a time
+# Probabilities do not repeat: dictionaries would only cost time; split into byte streams,
+# floats compress better.
+WRITE_OPTIONS = {"compression": "lz4", "use_dictionary": False, "use_byte_stream_split": True}
 REMAKE = "Delete it and rerun, so it is made again."
 _LOG = logging.getLogger(__name__)
 
@@ -61,19 +67,56 @@ def predict_batches(
     batch_rows: int,
     start: int = 0,
     stop: int | None = None,
+    *,
+    threads: int = 1,
 ) -> Iterator[pa.RecordBatch]:
-    """Predict rows [start, stop) of a pixel table, `batch_rows` at a time."""
-    index = start
-    for x, target in iter_batches(table, batch_rows, start, stop):
-        probs = forward(weights, x)
-        columns = [
-            np.arange(index, index + len(x), dtype=np.int64),
-            target,
-            probs.argmax(axis=1).astype(np.uint8),
-            *np.ascontiguousarray(probs.T),
-        ]
-        index += len(x)
-        yield pa.RecordBatch.from_arrays(columns, schema=PREDICTION_SCHEMA)
+    """Predict rows [start, stop) of a pixel table, `batch_rows` at a time (one call of the
+    network per batch), one record batch each, in order.
+
+    `threads` threads take runs of consecutive batches (RUN_ROWS rows) in turn; the next row
+    group of the table is read meanwhile.
+    """
+    runs = _runs(iter_batches(table, batch_rows, start, stop), start)
+    for run in mapped(functools.partial(_predict_run, weights), runs, threads):
+        yield from run
+
+
+def _runs(
+    batches: Iterator[tuple[np.ndarray, np.ndarray]], start: int
+) -> Iterator[list[tuple[int, np.ndarray, np.ndarray]]]:
+    """Consecutive batches with the table row of their first, in lists of about RUN_ROWS rows."""
+    run: list[tuple[int, np.ndarray, np.ndarray]] = []
+    rows = 0
+    for x, target in batches:
+        run.append((start, x, target))
+        start += len(x)
+        rows += len(x)
+        if rows >= RUN_ROWS:
+            yield run
+            run, rows = [], 0
+    if run:
+        yield run
+
+
+def _predict_run(
+    weights: Mapping[str, np.ndarray], run: list[tuple[int, np.ndarray, np.ndarray]]
+) -> list[pa.RecordBatch]:
+    """The predictions of a run of batches, the first from table row run[0][0]: one record
+    batch for the run, handed out in slices of one network batch each."""
+    sizes = [len(x) for _, x, _ in run]
+    probs = np.empty((sum(sizes), CLASSES), dtype=np.float32)
+    ends = np.cumsum(sizes)
+    for (_, x, _), end in zip(run, ends, strict=True):
+        probs[end - len(x) : end] = forward(weights, x)
+    first = run[0][0]
+    columns = [
+        np.arange(first, first + len(probs), dtype=np.int64),
+        np.concatenate([target for _, _, target in run]),
+        probs.argmax(axis=1).astype(np.uint8),
+        *np.ascontiguousarray(probs.T),
+    ]
+    predictions = pa.RecordBatch.from_arrays(columns, schema=PREDICTION_SCHEMA)
+    return [predictions.slice(end - size, size) for size, end in zip(sizes, ends, strict=True)]
 
 
 def predict_shard(
@@ -84,21 +127,26 @@ def predict_shard(
     shards: int,
     dest: str | Path,
     *,
+    threads: int = 1,
     log: Callable[[str], object] = _LOG.info,
 ) -> int:
     """Write the predictions for one shard of `table` to `dest` (Parquet); return its row count.
 
-    Progress goes to `log` every few seconds of a long shard.
+    The network runs in `threads` threads (see `predict_batches`). Progress goes to `log` every
+    few seconds of a long shard.
     """
     start, stop = shard_rows(num_rows(table), shard, shards)
     progress = Progress(os.fspath(dest), stop - start, "rows", log)
-    batches = predict_batches(table, weights, batch_rows, start, stop)
+    batches = predict_batches(table, weights, batch_rows, start, stop, threads=threads)
     return write_parquet(_counted(batches, progress), dest)
 
 
 def write_parquet(batches: Iterable[pa.RecordBatch], dest: str | Path) -> int:
     rows = 0
-    with atomic_path(dest) as tmp, pq.ParquetWriter(tmp, PREDICTION_SCHEMA) as writer:
+    with (
+        atomic_path(dest) as tmp,
+        pq.ParquetWriter(tmp, PREDICTION_SCHEMA, **WRITE_OPTIONS) as writer,
+    ):
         for group in row_groups(batches):
             writer.write_table(group, row_group_size=group.num_rows)
             rows += group.num_rows
@@ -143,7 +191,9 @@ def gather_predictions(
     with ExitStack() as stack:
         tmp_parquet = stack.enter_context(atomic_path(parquet))
         tmp_csv = stack.enter_context(atomic_path(csv))
-        to_parquet = stack.enter_context(pq.ParquetWriter(tmp_parquet, PREDICTION_SCHEMA))
+        to_parquet = stack.enter_context(
+            pq.ParquetWriter(tmp_parquet, PREDICTION_SCHEMA, **WRITE_OPTIONS)
+        )
         to_csv = stack.enter_context(pacsv.CSVWriter(tmp_csv, PREDICTION_SCHEMA))
         for group in row_groups(_counted(shard_batches(shards, table), progress)):
             to_parquet.write_table(group, row_group_size=group.num_rows)
