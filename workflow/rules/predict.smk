@@ -27,8 +27,7 @@ rule gather_predictions:
         ),
         table="results/parquet/{dataset}/{split}.parquet",
     output:
-        parquet="results/predictions/{dataset}/{split}.parquet",
-        csv="results/predictions/{dataset}/{split}.csv",
+        "results/predictions/{dataset}/{split}.parquet",
     log:
         "results/logs/gather_predictions/{dataset}/{split}.log",
     benchmark:
@@ -39,3 +38,22 @@ rule gather_predictions:
         mem_mb=300,
     script:
         "../scripts/gather_predictions.py"
+
+
+# Formatting floats as text is the slow part of the CSV: its own job, beside the evaluation.
+rule write_predictions_csv:
+    input:
+        predictions="results/predictions/{dataset}/{split}.parquet",
+        table="results/parquet/{dataset}/{split}.parquet",
+    output:
+        "results/predictions/{dataset}/{split}.csv",
+    log:
+        "results/logs/write_predictions_csv/{dataset}/{split}.log",
+    benchmark:
+        "results/benchmarks/write_predictions_csv/{dataset}/{split}.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    resources:
+        mem_mb=300,
+    script:
+        "../scripts/write_predictions_csv.py"

@@ -3,11 +3,5 @@ from mnist_pipeline.rulelog import rule_log
 
 with rule_log(snakemake.log[0]) as log:
     shards = snakemake.input.shards
-    rows = gather_predictions(
-        shards,
-        snakemake.input.table,
-        snakemake.output.parquet,
-        snakemake.output.csv,
-        log=log.info,
-    )
-    log.info("%s: %d rows from %d shards", snakemake.output.parquet, rows, len(shards))
+    rows = gather_predictions(shards, snakemake.input.table, snakemake.output[0], log=log.info)
+    log.info("%s: %d rows from %d shards", snakemake.output[0], rows, len(shards))

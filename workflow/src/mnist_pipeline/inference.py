@@ -10,7 +10,6 @@ import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -177,28 +176,35 @@ def gather_predictions(
     shards: Sequence[str | Path],
     table: str | Path,
     parquet: str | Path,
-    csv: str | Path,
     *,
     log: Callable[[str], object] = _LOG.info,
 ) -> int:
-    """Concatenate the shard files of `table`, in order, into one Parquet and one CSV file.
+    """Concatenate the shard files of `table`, in order, into one Parquet file.
 
     Streams; each shard is checked to hold exactly its part of the table's rows (see
     `shard_batches`). Progress goes to `log` every few seconds of a long gather.
     """
     progress = Progress(os.fspath(parquet), num_rows(table), "rows", log)
+    return write_parquet(_counted(shard_batches(shards, table), progress), parquet)
+
+
+def write_csv(
+    predictions: str | Path,
+    table: str | Path,
+    csv: str | Path,
+    *,
+    log: Callable[[str], object] = _LOG.info,
+) -> int:
+    """The predictions file of `table` as CSV, checked as it is read (`checked_predictions`).
+
+    Streams. Progress goes to `log` every few seconds of a long file.
+    """
+    progress = Progress(os.fspath(csv), num_rows(table), "rows", log)
     rows = 0
-    with ExitStack() as stack:
-        tmp_parquet = stack.enter_context(atomic_path(parquet))
-        tmp_csv = stack.enter_context(atomic_path(csv))
-        to_parquet = stack.enter_context(
-            pq.ParquetWriter(tmp_parquet, PREDICTION_SCHEMA, **WRITE_OPTIONS)
-        )
-        to_csv = stack.enter_context(pacsv.CSVWriter(tmp_csv, PREDICTION_SCHEMA))
-        for group in row_groups(_counted(shard_batches(shards, table), progress)):
-            to_parquet.write_table(group, row_group_size=group.num_rows)
-            to_csv.write_table(group)
-            rows += group.num_rows
+    with atomic_path(csv) as tmp, pacsv.CSVWriter(tmp, PREDICTION_SCHEMA) as writer:
+        for batch in _counted(checked_predictions(predictions, table), progress):
+            writer.write_batch(batch)
+            rows += batch.num_rows
     return rows
 
 

@@ -245,6 +245,28 @@ def iter_targets(
     return _targets(file, start, stop)
 
 
+def take_rows(path: str | os.PathLike, rows: np.ndarray) -> np.ndarray:
+    """The pixels (len(rows), 784) of the given rows, ascending, decoding only the row groups
+    that hold them."""
+    rows = np.asarray(rows, dtype=np.int64)
+    with _open_table(path) as file:
+        total = file.metadata.num_rows
+        if len(rows) and (np.any(np.diff(rows) < 0) or rows[0] < 0 or rows[-1] >= total):
+            raise ValueError(
+                f"{os.fspath(path)}: rows must ascend within the table's {total} rows, got "
+                f"{rows[:5].tolist()}{'...' if len(rows) > 5 else ''}"
+            )
+        out = np.empty((len(rows), N_PIXELS), dtype=np.uint8)
+        first = 0
+        for group in range(file.num_row_groups):
+            end = first + file.metadata.row_group(group).num_rows
+            lo, hi = np.searchsorted(rows, [first, end])
+            if lo < hi:
+                out[lo:hi] = _read_group(file, group)[0][rows[lo:hi] - first]
+            first = end
+    return out
+
+
 def _open_range(
     path: str | os.PathLike, start: int, stop: int | None
 ) -> tuple[pq.ParquetFile, int]:
