@@ -74,7 +74,7 @@ def test_shards_gather_into_the_same_files_as_one_job(table, weights, tmp_path, 
     parts = predict_parts(tmp_path, table, weights, shards, batch_rows)
     rows = gather_predictions(parts, table, tmp_path / "all.parquet")
     assert rows == ROWS
-    assert write_csv(tmp_path / "all.parquet", table, tmp_path / "all.csv") == ROWS
+    assert write_csv(parts, table, tmp_path / "all.csv") == ROWS
     gathered = pq.read_table(tmp_path / "all.parquet")
     reference = pa.Table.from_batches(list(predict_batches(table, weights, 100)))
     assert gathered.equals(reference)  # bit for bit, whatever the shards and batch size
@@ -233,19 +233,18 @@ def test_prediction_and_gathering_report_progress_only_when_long(
     assert len(logged) == (2 if step == 1.0 else 0)
     logged.clear()
     csv = tmp_path / "a.csv"
-    write_csv(gathered, table, csv, log=logged.append)
+    write_csv([part], table, csv, log=logged.append)
     assert logged == [line.replace(str(part), str(csv)) for line in expected[: len(logged)]]
     assert len(logged) == (2 if step == 1.0 else 0)
 
 
 def test_a_csv_is_only_written_from_predictions_of_its_table(table, weights, tmp_path):
-    part = tmp_path / "p.parquet"
-    predict_shard(table, weights, 100, 0, 1, part)
-    rewrite(part, lambda t: t.set_column(1, "target", pa.array(np.zeros(ROWS, np.uint8))))
-    pattern = re.escape(f"{part}: row ") + r"\d+ has target 0, but row .* " + REMAKE
+    parts = predict_parts(tmp_path, table, weights, 2)
+    rewrite(parts[1], lambda t: t.set_column(1, "target", pa.array(np.zeros(500, np.uint8))))
+    pattern = re.escape(f"{parts[1]}: row ") + r"\d+ has target 0, but row .* " + REMAKE
     with pytest.raises(PredictionError, match=pattern):
-        write_csv(part, table, tmp_path / "p.csv")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.parquet"]
+        write_csv(parts, table, tmp_path / "all.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in parts)
 
 
 @pytest.mark.parametrize("batch_rows", [1, 7, 300])

@@ -40,10 +40,13 @@ rule gather_predictions:
         "../scripts/gather_predictions.py"
 
 
-# Formatting floats as text is the slow part of the CSV: its own job, beside the evaluation.
+# Formatting floats as text is the slow part of the CSV: its own job, from the shards, beside
+# the gathering and the evaluation.
 rule write_predictions_csv:
     input:
-        predictions="results/predictions/{dataset}/{split}.parquet",
+        shards=gather.predict(
+            "results/predictions/{{dataset}}/shards/{{split}}/{scatteritem}.parquet"
+        ),
         table="results/parquet/{dataset}/{split}.parquet",
     output:
         "results/predictions/{dataset}/{split}.csv",

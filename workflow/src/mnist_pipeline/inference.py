@@ -189,20 +189,21 @@ def gather_predictions(
 
 
 def write_csv(
-    predictions: str | Path,
+    shards: Sequence[str | Path],
     table: str | Path,
     csv: str | Path,
     *,
     log: Callable[[str], object] = _LOG.info,
 ) -> int:
-    """The predictions file of `table` as CSV, checked as it is read (`checked_predictions`).
+    """The shard files of `table`, in order, as one CSV file, checked as `gather_predictions`
+    checks them: the same rows as the gathered Parquet file, made beside it.
 
     Streams. Progress goes to `log` every few seconds of a long file.
     """
     progress = Progress(os.fspath(csv), num_rows(table), "rows", log)
     rows = 0
     with atomic_path(csv) as tmp, pacsv.CSVWriter(tmp, PREDICTION_SCHEMA) as writer:
-        for batch in _counted(checked_predictions(predictions, table), progress):
+        for batch in _counted(shard_batches(shards, table), progress):
             writer.write_batch(batch)
             rows += batch.num_rows
     return rows
