@@ -36,11 +36,11 @@ COLUMNS = [*PIXEL_COLUMNS, TARGET]
 SCHEMA = pa.schema([pa.field(name, pa.uint8(), nullable=False) for name in COLUMNS])
 
 # Parquet stores uint8 as INT32. Split into byte streams (three of the four all zero) and
-# compressed with LZ4, a table writes and reads back several times faster than with
-# dictionaries or zstd (whose codec makes a new context for each of the 785 column chunks of a
-# row group) and is under twice the size of its IDX .gz. Row groups are large: each costs a
-# fixed overhead per column chunk; one group, ~51 MB of pixels, bounds the memory of conversion
-# and of reading. tests/benchmarks/bench_scale.py measures the whole workflow.
+# compressed with LZ4, a table is written about three times as fast as with dictionaries and
+# read back faster than with zstd (whose codec makes a new context for each of the 785 column
+# chunks of a row group), at under twice the size of its IDX .gz. Row groups are large: each
+# costs a fixed overhead per column chunk; one group, ~51 MB of pixels, bounds the memory of
+# conversion and of reading. tests/benchmarks/bench_scale.py measures the whole workflow.
 WRITE_OPTIONS = {
     "compression": "lz4",
     "use_dictionary": False,
