@@ -36,19 +36,19 @@ COLUMNS = [*PIXEL_COLUMNS, TARGET]
 SCHEMA = pa.schema([pa.field(name, pa.uint8(), nullable=False) for name in COLUMNS])
 
 # Parquet stores uint8 as INT32. Split into byte streams (three of the four all zero) and
-# compressed with LZ4, a table is written about three times as fast as with dictionaries and
-# read back faster than with zstd (whose codec makes a new context for each of the 785 column
-# chunks of a row group), at under twice the size of its IDX .gz. Row groups are large: each
-# costs a fixed overhead per column chunk; one group, ~51 MB of pixels, bounds the memory of
-# conversion and of reading. tests/benchmarks/bench_scale.py measures the whole workflow.
+# compressed with LZ4, a table is written much faster than with dictionaries and read back
+# faster than with zstd (whose codec makes a new context for each of the 785 column chunks of a
+# row group), and is not much larger than its IDX .gz. Row groups are large: each costs a fixed
+# overhead per column chunk; one group (CHUNK_ROWS images) bounds the memory of conversion and
+# of reading. tests/benchmarks/bench_scale.py measures the whole workflow.
 WRITE_OPTIONS = {
     "compression": "lz4",
     "use_dictionary": False,
     "use_byte_stream_split": True,
 }
 CHUNK_ROWS = 65536
-# Rows transposed per step when images become columns: blocks that stay in cache copy about
-# twice as fast as numpy's transpose of the whole chunk.
+# Rows transposed per step when images become columns: blocks that stay in cache copy faster
+# than numpy's transpose of the whole chunk.
 _TRANSPOSE_ROWS = 512
 
 _READ_COLUMNS = 197  # columns a row group is read by, four calls per row group
@@ -306,7 +306,7 @@ def _read_group(file: pq.ParquetFile, group: int) -> tuple[np.ndarray, np.ndarra
     """(x (n, 784), target (n,)) of one row group, as `_to_arrays` gives them.
 
     Decoded _READ_COLUMNS columns at a time: Arrow holds the pages of all the columns a call
-    reads until it returns, and a whole row group at once took ~150 MB beyond its pixels.
+    reads until it returns, and a whole row group at once took far more than its pixels.
     """
     pixels = np.empty((N_PIXELS, file.metadata.row_group(group).num_rows), dtype=np.uint8)
     for first in range(0, len(COLUMNS), _READ_COLUMNS):
