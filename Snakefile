@@ -26,7 +26,7 @@ onsuccess:
                 [
                     job.output.accuracy
                     for job in workflow.dag.jobs
-                    if job.rule.name == "evaluate"
+                    if job.rule.name == "evaluate_metrics"
                 ],
                 sys.argv,
             )

@@ -1,4 +1,4 @@
-"""evaluate picks the right rows for the pictures and scores what the prediction file says."""
+"""score counts what the prediction file says; pick_pictures picks the right rows to show."""
 
 import hashlib
 import json
@@ -11,8 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mnist_pipeline.evaluation import evaluate, take_rows, write_report
+from mnist_pipeline.evaluation import score, write_scores
 from mnist_pipeline.inference import PredictionError, prediction_schema
+from mnist_pipeline.pictures import pick_pictures, write_pictures
 
 from idxgen import random_split, write_pixel_table
 
@@ -33,36 +34,55 @@ def data(tmp_path_factory):
     return folder, images.reshape(ROWS, 784), labels, predicted
 
 
-@pytest.mark.parametrize("rows", [[], [0], [5, 63, 64, 65, 499], list(range(0, ROWS, 7))])
-def test_take_rows_reads_exactly_the_asked_rows_across_batches(data, rows):
-    folder, images, _, _ = data
-    rows = np.array(rows, dtype=np.int64)
-    np.testing.assert_array_equal(
-        take_rows(folder / "t.parquet", rows, batch_rows=64), images[rows]
-    )
+CLASSES = [str(i) for i in range(10)]
+MISTAKES = [3, 70, 71, 499]
 
 
-def test_evaluation_scores_the_predictions_and_picks_the_mistakes(data):
-    folder, images, labels, predicted = data
-    e = evaluate(folder / "p.parquet", folder / "t.parquet", [str(i) for i in range(10)])
-    assert e.summary == {"correct": ROWS - 4, "total": ROWS, "accuracy": (ROWS - 4) / ROWS}
-    assert e.confusion.sum() == ROWS and np.trace(e.confusion) == ROWS - 4
-    np.testing.assert_array_equal(e.wrong_images, images[[3, 70, 71, 499]])
-    np.testing.assert_array_equal(e.wrong_target, labels[[3, 70, 71, 499]])
-    np.testing.assert_array_equal(e.wrong_predicted, predicted[[3, 70, 71, 499]])
-    np.testing.assert_allclose(e.wrong_confidence, 0.91)
-    np.testing.assert_array_equal(e.sample_images, images[:25])
-
-
-def test_the_report_records_where_the_numbers_came_from(data, tmp_path):
+def test_scores_count_what_the_predictions_say(data):
     folder, *_ = data
-    e = evaluate(folder / "p.parquet", folder / "t.parquet", [str(i) for i in range(10)])
+    s = score(folder / "p.parquet", folder / "t.parquet", CLASSES)
+    assert s.summary == {"correct": ROWS - 4, "total": ROWS, "accuracy": (ROWS - 4) / ROWS}
+    assert s.confusion.sum() == ROWS and np.trace(s.confusion) == ROWS - 4
+
+
+def test_pictures_show_the_first_images_and_the_first_mistakes(data):
+    folder, images, labels, predicted = data
+    p = pick_pictures(folder / "p.parquet", folder / "t.parquet")
+    np.testing.assert_array_equal(p.wrong_images, images[MISTAKES])
+    np.testing.assert_array_equal(p.wrong_target, labels[MISTAKES])
+    np.testing.assert_array_equal(p.wrong_predicted, predicted[MISTAKES])
+    np.testing.assert_allclose(p.wrong_confidence, 0.91)
+    np.testing.assert_array_equal(p.sample_images, images[:25])
+    np.testing.assert_array_equal(p.sample_labels, labels[:25])
+
+
+def test_pictures_read_the_predictions_only_until_their_mistakes(data, monkeypatch):
+    """With two mistakes to show, found by row 70, reading stops in the second batch of 64."""
+    folder, images, _, _ = data
+    monkeypatch.setattr("mnist_pipeline.inference.READ_ROWS", 64)
+    read = []
+    original = pq.ParquetFile.iter_batches
+
+    def spy(self, *args, **kwargs):
+        for batch in original(self, *args, **kwargs):
+            read.append(batch.num_rows)
+            yield batch
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", spy)
+    p = pick_pictures(folder / "p.parquet", folder / "t.parquet", pictures=2)
+    np.testing.assert_array_equal(p.wrong_images, images[[3, 70]])
+    assert read == [64, 64]
+
+
+def test_the_reports_record_where_the_numbers_came_from(data, tmp_path):
+    folder, *_ = data
+    s = score(folder / "p.parquet", folder / "t.parquet", CLASSES)
     weights = tmp_path / "w.npz"
     weights.write_bytes(b"weights")
-    names = ["accuracy", "per_class", "confusion_csv", "confusion_png", "samples", "misclassified"]
+    names = ["accuracy", "per_class", "confusion_csv", "confusion_png"]
     outputs = SimpleNamespace(**{n: tmp_path / "report" / n for n in names})
     about = {"dataset": "mnist", "split": "test", "weights": str(weights), "batch_size": 7}
-    write_report(e, outputs, about, weights)
+    write_scores(s, outputs, about, weights)
     accuracy = json.loads(outputs.accuracy.read_text())
     assert accuracy == {
         **about,
@@ -71,18 +91,23 @@ def test_the_report_records_where_the_numbers_came_from(data, tmp_path):
         "accuracy": (ROWS - 4) / ROWS,
         "weights_sha256": hashlib.sha256(b"weights").hexdigest(),
     }
-    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == sorted(names)
+    p = pick_pictures(folder / "p.parquet", folder / "t.parquet")
+    pictures = SimpleNamespace(samples=tmp_path / "report/s.png", misclassified=tmp_path / "m.png")
+    write_pictures(p, CLASSES, pictures, about)
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == sorted([*names, "s.png"])
+    assert pictures.misclassified.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_evaluation_reads_the_predictions_in_batches(data, monkeypatch):
     """Scores and pictures come out the same when the predictions are read 64 rows at a time."""
-    folder, images, labels, predicted = data
-    whole = evaluate(folder / "p.parquet", folder / "t.parquet", [str(i) for i in range(10)])
+    folder, images, labels, _ = data
+    whole = score(folder / "p.parquet", folder / "t.parquet", CLASSES)
     monkeypatch.setattr("mnist_pipeline.inference.READ_ROWS", 64)
-    batched = evaluate(folder / "p.parquet", folder / "t.parquet", [str(i) for i in range(10)])
+    batched = score(folder / "p.parquet", folder / "t.parquet", CLASSES)
     np.testing.assert_array_equal(batched.confusion, whole.confusion)
-    np.testing.assert_array_equal(batched.wrong_images, images[[3, 70, 71, 499]])
-    np.testing.assert_array_equal(batched.sample_labels, labels[:25])
+    p = pick_pictures(folder / "p.parquet", folder / "t.parquet")
+    np.testing.assert_array_equal(p.wrong_images, images[MISTAKES])
+    np.testing.assert_array_equal(p.sample_labels, labels[:25])
 
 
 def broken(folder, tmp_path, edit):
@@ -132,7 +157,7 @@ def test_predictions_that_are_not_exactly_the_tables_rows_are_refused(
     path = broken(folder, tmp_path, edit)
     pattern = re.escape(f"{path}: {message}") + r".*Delete it and rerun, so it is made again\."
     with pytest.raises(PredictionError, match=pattern):
-        evaluate(path, folder / "t.parquet", [str(i) for i in range(10)])
+        score(path, folder / "t.parquet", CLASSES)
 
 
 def test_predictions_of_another_table_are_refused(data, tmp_path):
@@ -149,4 +174,6 @@ def test_predictions_of_another_table_are_refused(data, tmp_path):
         + r"\d+ of rows 0\.\.499 differ\): these are not predictions of this table\."
     )
     with pytest.raises(PredictionError, match=pattern):
-        evaluate(folder / "p.parquet", other, [str(i) for i in range(10)])
+        score(folder / "p.parquet", other, CLASSES)
+    with pytest.raises(PredictionError, match=pattern):
+        pick_pictures(folder / "p.parquet", other)

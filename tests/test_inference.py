@@ -19,6 +19,7 @@ from mnist_pipeline.inference import (
     predict_shard,
     prediction_schema,
     shard_rows,
+    write_csv,
 )
 from mnist_pipeline.network import SHAPES
 from mnist_pipeline.progress import Progress
@@ -71,8 +72,9 @@ def predict_parts(folder, table, weights, shards, batch_rows=100):
 @pytest.mark.parametrize(("shards", "batch_rows"), [(1, 1000), (3, 7), (7, 100), (2, 1)])
 def test_shards_gather_into_the_same_files_as_one_job(table, weights, tmp_path, shards, batch_rows):
     parts = predict_parts(tmp_path, table, weights, shards, batch_rows)
-    rows = gather_predictions(parts, table, tmp_path / "all.parquet", tmp_path / "all.csv")
+    rows = gather_predictions(parts, table, tmp_path / "all.parquet")
     assert rows == ROWS
+    assert write_csv(parts, table, tmp_path / "all.csv") == ROWS
     gathered = pq.read_table(tmp_path / "all.parquet")
     reference = pa.Table.from_batches(list(predict_batches(table, weights, 100)))
     assert gathered.equals(reference)  # bit for bit, whatever the shards and batch size
@@ -104,7 +106,7 @@ def gather_fails(parts, table, folder, pattern):
     """Gathering raises PredictionError matching `pattern`; nothing is written beside the shards."""
     before = sorted(p.name for p in folder.iterdir())
     with pytest.raises(PredictionError, match=pattern):
-        gather_predictions(parts, table, folder / "all.parquet", folder / "all.csv")
+        gather_predictions(parts, table, folder / "all.parquet")
     assert sorted(p.name for p in folder.iterdir()) == before
 
 
@@ -183,7 +185,7 @@ def test_a_shard_with_a_damaged_page_is_refused(table, weights, tmp_path):
 
 def test_gathering_a_file_that_is_not_a_prediction_shard_fails(table, tmp_path):
     with pytest.raises(PredictionError, match=r"expected prediction columns .*" + REMAKE):
-        gather_predictions([table], table, tmp_path / "all.parquet", tmp_path / "all.csv")
+        gather_predictions([table], table, tmp_path / "all.parquet")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -226,9 +228,23 @@ def test_prediction_and_gathering_report_progress_only_when_long(
     monkeypatch.setattr(inference, "READ_ROWS", 100)  # gathering reads back 10 batches, too
     logged.clear()
     gathered = tmp_path / "a.parquet"
-    gather_predictions([part], table, gathered, tmp_path / "a.csv", log=logged.append)
+    gather_predictions([part], table, gathered, log=logged.append)
     assert logged == [line.replace(str(part), str(gathered)) for line in expected[: len(logged)]]
     assert len(logged) == (2 if step == 1.0 else 0)
+    logged.clear()
+    csv = tmp_path / "a.csv"
+    write_csv([part], table, csv, log=logged.append)
+    assert logged == [line.replace(str(part), str(csv)) for line in expected[: len(logged)]]
+    assert len(logged) == (2 if step == 1.0 else 0)
+
+
+def test_a_csv_is_only_written_from_predictions_of_its_table(table, weights, tmp_path):
+    parts = predict_parts(tmp_path, table, weights, 2)
+    rewrite(parts[1], lambda t: t.set_column(1, "target", pa.array(np.zeros(500, np.uint8))))
+    pattern = re.escape(f"{parts[1]}: row ") + r"\d+ has target 0, but row .* " + REMAKE
+    with pytest.raises(PredictionError, match=pattern):
+        write_csv(parts, table, tmp_path / "all.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in parts)
 
 
 @pytest.mark.parametrize("batch_rows", [1, 7, 300])

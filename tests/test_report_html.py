@@ -121,7 +121,7 @@ def test_config_text_reaches_the_report_as_data(report):
     path, weights = report
     scripts = scripts_of(path.read_text(encoding="utf-8"))
     results = embedded(scripts, "results", "results")
-    evaluated = [r for r in results.values() if r["job_properties"]["rule"] == "evaluate"]
+    evaluated = [r for r in results.values() if r["job_properties"]["rule"] == "evaluate_metrics"]
     assert evaluated, sorted(results)
     params = evaluated[0]["job_properties"]["params"]
     # the values arrive whole: they were embedded, as JSON strings, not dropped or mangled

@@ -27,6 +27,7 @@ from mnist_pipeline.tables import (
     num_rows,
     read_arrays,
     read_metadata,
+    take_rows,
 )
 
 from idxgen import gz, idx_images, idx_labels, random_split
@@ -234,6 +235,31 @@ def test_iter_batches(table, split, batch_rows, start, stop):
     [(9, 15, [1]), (7, 17, [0, 1, 2]), (32, 37, [4]), (0, 37, [0, 1, 2, 3, 4]), (5, 5, [])],
 )
 def test_iter_batches_reads_only_overlapping_groups(table, monkeypatch, start, stop, groups):
+    read = []  # (row group, columns) of each read
+    original = pq.ParquetFile.read_row_group
+
+    def spy(self, i, columns=None, *args, **kwargs):
+        read.append((i, list(columns)))
+        return original(self, i, columns, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "read_row_group", spy)
+    batches = iter_batches(table, 4, start, stop)
+    assert read == []  # nothing is read before the first batch is asked for
+    for _ in batches:
+        order = [group for group, _ in read]
+        assert order == sorted(order)  # one group after the other
+    assert list(dict.fromkeys(group for group, _ in read)) == groups
+    for group in groups:  # each column of a group read once (in a few calls)
+        columns = [name for g, names in read if g == group for name in names]
+        assert columns == tables.COLUMNS
+
+
+@pytest.mark.parametrize(
+    ("rows", "groups"),
+    [([], []), ([0], [0]), ([5, 7, 8, 36], [0, 1, 4]), ([9, 9, 10], [1]), ([17, 33], [2, 4])],
+)
+def test_take_rows_decodes_only_the_groups_that_hold_them(table, split, monkeypatch, rows, groups):
+    images, _ = split
     read = []
     original = pq.ParquetFile.read_row_group
 
@@ -242,11 +268,15 @@ def test_iter_batches_reads_only_overlapping_groups(table, monkeypatch, start, s
         return original(self, i, *args, **kwargs)
 
     monkeypatch.setattr(pq.ParquetFile, "read_row_group", spy)
-    batches = iter_batches(table, 4, start, stop)
-    assert read == []  # nothing is read before the first batch is asked for
-    for _ in batches:
-        assert read == sorted(set(read))  # one group at a time, each once
-    assert read == groups
+    got = take_rows(table, np.array(rows, dtype=np.int64))
+    np.testing.assert_array_equal(got, images.reshape(ROWS, 784)[rows])
+    assert list(dict.fromkeys(read)) == groups
+
+
+@pytest.mark.parametrize("rows", [[3, 2], [-1], [37], [0, 40]])
+def test_take_rows_refuses_rows_out_of_order_or_range(table, rows):
+    with pytest.raises(ValueError, match=r"rows must ascend within the table's 37 rows, got"):
+        take_rows(table, rows)
 
 
 @pytest.mark.parametrize(

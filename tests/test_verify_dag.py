@@ -117,10 +117,13 @@ def test_a_shard_missing_its_tail_is_named_by_the_gather(built, project):
         f"300 rows). {REMAKE}",
     )
     assert not (project / PREDICTIONS).exists()
-    assert not (project / PREDICTIONS).with_suffix(".csv").exists()
     (project / shard).unlink()
     snakemake(project, PREDICTIONS)
     assert pq.read_table(project / PREDICTIONS).equals(pq.read_table(built / PREDICTIONS))
+
+
+METRICS = ["accuracy.json", "per_class.csv", "confusion_matrix.csv", "confusion_matrix.png"]
+PICTURES = ["samples.png", "misclassified.png"]
 
 
 def with_target(table: pa.Table, row: int, value: int) -> pa.Table:
@@ -141,16 +144,20 @@ def with_target(table: pa.Table, row: int, value: int) -> pa.Table:
         (None, "not a readable Parquet file"),
     ],
 )
+@pytest.mark.parametrize("job", ["accuracy.json", "samples.png"])  # metrics, pictures
 def test_predictions_that_are_not_the_tables_rows_are_refused_by_the_evaluation(
-    built, project, edit, message
+    built, project, edit, message, job
 ):
     path = project / PREDICTIONS
     if edit is None:
         path.write_bytes(path.read_bytes()[:-100])
     else:
         pq.write_table(edit(pq.read_table(path)), path)
-    fails(project, f"{REPORTS}/accuracy.json", f"{PREDICTIONS}: {message}", REMAKE)
-    assert not (project / REPORTS).exists() or files_under(project / REPORTS) == []
+    fails(project, f"{REPORTS}/{job}", f"{PREDICTIONS}: {message}", REMAKE)
+    # The job's outputs are gone, none half-written (the other job's are untouched).
+    made_with = {"accuracy.json": METRICS, "samples.png": PICTURES}[job]
+    assert not [f for f in made_with if (project / REPORTS / f).exists()]
+    assert not [f for f in files_under(project / REPORTS) if f not in METRICS + PICTURES]
     path.unlink()
     snakemake(project, f"{REPORTS}/accuracy.json")
     path = f"{REPORTS}/confusion_matrix.csv"

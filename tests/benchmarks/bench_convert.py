@@ -9,9 +9,9 @@ Every conversion runs in a fresh child process; its peak RSS comes from os.wait4
 the standard library, so the children do not inherit a large resident set from it.
 
 The reference reads the whole .gz with numpy, builds one pyarrow Table and calls pq.write_table
-with the same codec and dictionary setting. Bars: ours within 1.5x the reference's time; our
-peak RSS for 1,000,000 rows under 600 MB. `--codecs` instead prints the table behind the codec
-and row-group choice in mnist_pipeline/tables.py (60k split, in-process, interleaved).
+with the same write options. Bars: ours within 1.5x the reference's time; our
+peak RSS for 1,000,000 rows under 600 MB. `--codecs` instead prints size and times per codec,
+dictionary, byte-stream split and row-group size (60k split, in-process, interleaved).
 """
 
 from __future__ import annotations
@@ -63,14 +63,8 @@ def _convert_reference(images: str, labels: str, dest: str) -> int:
     with gzip.open(labels) as f:
         y = np.frombuffer(f.read(), dtype=np.uint8, offset=8)
     columns = [pa.array(c) for c in np.ascontiguousarray(x.T)] + [pa.array(y)]
-    table = pa.Table.from_arrays(columns, names=tables.COLUMNS)
-    pq.write_table(
-        table,
-        dest,
-        compression=tables.COMPRESSION,
-        compression_level=tables.COMPRESSION_LEVEL,
-        use_dictionary=tables.USE_DICTIONARY,
-    )
+    table = pa.Table.from_arrays(columns, schema=tables.SCHEMA)
+    pq.write_table(table, dest, **tables.WRITE_OPTIONS)
     return table.num_rows
 
 
@@ -121,27 +115,25 @@ def _measure_codecs(repeats: int) -> None:
 
     images, labels = (str(MNIST_DIR / name) for name in TRAIN)
     configs = [
-        (codec, level, dictionary, 65536)
-        for codec, level in [
-            ("zstd", 1),
-            ("zstd", 3),
-            ("lz4", None),
-            ("snappy", None),
-            ("none", None),
-        ]
-        for dictionary in (True, False)
-    ] + [("zstd", 1, True, rg) for rg in (16384, 32768)]
+        (codec, level, dictionary, split, 65536)
+        for codec, level in [("zstd", 1), ("zstd", 3), ("lz4", None), ("snappy", None)]
+        for dictionary, split in [(True, False), (False, False), (False, True)]
+    ] + [("lz4", None, False, True, rg) for rg in (16384, 32768)]
     times: dict[tuple, list[list[float]]] = {c: [[], [], []] for c in configs}
     sizes = {}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(repeats):
             for config in configs:
-                tables.COMPRESSION, tables.COMPRESSION_LEVEL, tables.USE_DICTIONARY = config[:3]
+                codec, level, dictionary, split, rows = config
+                tables.WRITE_OPTIONS = {
+                    "compression": codec,
+                    "compression_level": level,
+                    "use_dictionary": dictionary,
+                    "use_byte_stream_split": split,
+                }
                 dest = Path(tmp, "t.parquet")
                 t0 = time.perf_counter()
-                tables.convert_idx_to_parquet(
-                    images, labels, dest, metadata={}, chunk_rows=config[3]
-                )
+                tables.convert_idx_to_parquet(images, labels, dest, metadata={}, chunk_rows=rows)
                 t1 = time.perf_counter()
                 tables.read_arrays(dest)
                 t2 = time.perf_counter()
@@ -152,15 +144,15 @@ def _measure_codecs(repeats: int) -> None:
                     slot.append(seconds)
                 sizes[config] = dest.stat().st_size / 1e6
     print(f"60,000-row split, median of {repeats} (interleaved)")
-    header = ("codec", "dict", "rows/rg", "MB", "write s", "read s", "batch s")
-    print("{:8} {:5} {:>7} {:>6} {:>7} {:>6} {:>7}".format(*header))
+    header = ("codec", "dict", "split", "rows/rg", "MB", "write s", "read s", "batch s")
+    print("{:8} {:5} {:5} {:>7} {:>6} {:>7} {:>6} {:>7}".format(*header))
     for config in configs:
-        codec, level, dictionary, rg = config
+        codec, level, dictionary, split, rg = config
         name = codec if level is None else f"{codec}-{level}"
         write, read, batch = (statistics.median(v) for v in times[config])
         print(
-            f"{name:8} {dictionary!s:5} {rg:>7} {sizes[config]:6.2f} {write:7.2f} {read:6.2f} "
-            f"{batch:7.2f}"
+            f"{name:8} {dictionary!s:5} {split!s:5} {rg:>7} {sizes[config]:6.2f} {write:7.2f} "
+            f"{read:6.2f} {batch:7.2f}"
         )
 
 

@@ -200,6 +200,11 @@ def final_outputs():
         split=config["splits"],
         file=REPORT_FILES,
     )
+    outputs += expand(
+        "results/predictions/{dataset}/{split}.csv",
+        dataset=dataset,
+        split=config["splits"],
+    )
     if trains_model():
         outputs.append(f"results/reports/{dataset}/training_curves.png")
     outputs.append(f"results/reports/{dataset}/summary.html")

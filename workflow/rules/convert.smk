@@ -9,6 +9,7 @@ rule convert_to_parquet:
         "results/benchmarks/convert_to_parquet/{dataset}/{split}.tsv"
     conda:
         "../envs/pipeline.yaml"
+    threads: 2
     resources:
         mem_mb=600,
         runtime=10,

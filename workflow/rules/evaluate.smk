@@ -1,4 +1,4 @@
-rule evaluate:
+rule evaluate_metrics:
     input:
         predictions="results/predictions/{dataset}/{split}.parquet",
         table="results/parquet/{dataset}/{split}.parquet",
@@ -32,6 +32,32 @@ rule evaluate:
             subcategory="{dataset} {split}",
             labels=report_labels("confusion matrix"),
         ),
+    log:
+        "results/logs/evaluate_metrics/{dataset}/{split}.log",
+    benchmark:
+        "results/benchmarks/evaluate_metrics/{dataset}/{split}.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        dataset="{dataset}",
+        split="{split}",
+        classes=lookup(dpath="datasets/{dataset}/classes", within=config),
+        weights_source=weights_source(),
+        batch_size=config["batch_size"],
+    script:
+        "../scripts/evaluate_metrics.py"
+
+
+# The pictures read the predictions and the table only as far as the images they show: a job of
+# their own, beside the metrics, which read every row.
+rule evaluate_pictures:
+    input:
+        predictions="results/predictions/{dataset}/{split}.parquet",
+        table="results/parquet/{dataset}/{split}.parquet",
+    output:
         samples=report(
             "results/reports/{dataset}/{split}/samples.png",
             caption="../report/samples.rst",
@@ -47,19 +73,17 @@ rule evaluate:
             labels=report_labels("misclassified"),
         ),
     log:
-        "results/logs/evaluate/{dataset}/{split}.log",
+        "results/logs/evaluate_pictures/{dataset}/{split}.log",
     benchmark:
-        "results/benchmarks/evaluate/{dataset}/{split}.tsv"
+        "results/benchmarks/evaluate_pictures/{dataset}/{split}.tsv"
     conda:
         "../envs/pipeline.yaml"
     resources:
-        mem_mb=1000,
+        mem_mb=500,
         runtime=10,
     params:
         dataset="{dataset}",
         split="{split}",
         classes=lookup(dpath="datasets/{dataset}/classes", within=config),
-        weights_source=weights_source(),
-        batch_size=config["batch_size"],
     script:
-        "../scripts/evaluate.py"
+        "../scripts/evaluate_pictures.py"

@@ -10,7 +10,7 @@ rule predict:
         "results/benchmarks/predict/{dataset}/{split}/{scatteritem}.tsv"
     conda:
         "../envs/pipeline.yaml"
-    threads: 1
+    threads: 2
     resources:
         mem_mb=600,
         runtime=10,
@@ -29,8 +29,7 @@ rule gather_predictions:
         ),
         table="results/parquet/{dataset}/{split}.parquet",
     output:
-        parquet="results/predictions/{dataset}/{split}.parquet",
-        csv="results/predictions/{dataset}/{split}.csv",
+        "results/predictions/{dataset}/{split}.parquet",
     log:
         "results/logs/gather_predictions/{dataset}/{split}.log",
     benchmark:
@@ -45,3 +44,28 @@ rule gather_predictions:
         classes=class_count,
     script:
         "../scripts/gather_predictions.py"
+
+
+# Formatting floats as text is the slow part of the CSV: its own job, from the shards, beside
+# the gathering and the evaluation.
+rule write_predictions_csv:
+    input:
+        shards=gather.predict(
+            "results/predictions/{{dataset}}/shards/{{split}}/{scatteritem}.parquet"
+        ),
+        table="results/parquet/{dataset}/{split}.parquet",
+    output:
+        "results/predictions/{dataset}/{split}.csv",
+    log:
+        "results/logs/write_predictions_csv/{dataset}/{split}.log",
+    benchmark:
+        "results/benchmarks/write_predictions_csv/{dataset}/{split}.tsv"
+    conda:
+        "../envs/pipeline.yaml"
+    resources:
+        mem_mb=300,
+        runtime=10,
+    params:
+        classes=class_count,
+    script:
+        "../scripts/write_predictions_csv.py"

@@ -6,9 +6,8 @@ with rule_log(snakemake.log[0]) as log:
     rows = gather_predictions(
         shards,
         snakemake.input.table,
-        snakemake.output.parquet,
-        snakemake.output.csv,
+        snakemake.output[0],
         classes=snakemake.params.classes,
         log=log.info,
     )
-    log.info("%s: %d rows from %d shards", snakemake.output.parquet, rows, len(shards))
+    log.info("%s: %d rows from %d shards", snakemake.output[0], rows, len(shards))

@@ -42,6 +42,12 @@ class HashingReader:
         self.digest.update(data)
         return data
 
+    def readinto(self, buffer) -> int:
+        """Fill `buffer` as a binary file does (the fast gzip readers read this way)."""
+        count = self.raw.readinto(buffer)
+        self.digest.update(memoryview(buffer).cast("B")[:count])
+        return count
+
     def finish(self) -> None:
         """Feed the rest of the file to the digest, which then covers every byte of it."""
         while self.read(BLOCK_BYTES):

@@ -6,11 +6,11 @@ probabilities `prob0`..`prob{K-1}`, one per class of the network. Whatever reads
 that it is exactly that (`checked_predictions`).
 """
 
+import functools
 import logging
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from .atomic import atomic_path
 from .dims import CLASSES
 from .errors import MnistPipelineError
 from .network import classes_of, forward
+from .prefetch import mapped
 from .progress import Progress
 from .tables import iter_batches, iter_targets, num_rows
 
@@ -30,6 +31,10 @@ from .tables import iter_batches, iter_targets, num_rows
 # batches of 100) and make the file's layout depend on the batch size.
 ROW_GROUP_ROWS = 65_536
 READ_ROWS = 65_536  # rows per batch when a predictions file is read back
+RUN_ROWS = 16_384  # rows of consecutive batches one thread predicts at a time
+# Probabilities do not repeat: dictionaries would only cost time; split into byte streams,
+# floats compress better.
+WRITE_OPTIONS = {"compression": "lz4", "use_dictionary": False, "use_byte_stream_split": True}
 REMAKE = "Delete it and rerun, so it is made again."
 _LOG = logging.getLogger(__name__)
 
@@ -70,21 +75,60 @@ def predict_batches(
     batch_rows: int,
     start: int = 0,
     stop: int | None = None,
+    *,
+    threads: int = 1,
 ) -> Iterator[pa.RecordBatch]:
-    """Predict rows [start, stop) of a pixel table, `batch_rows` at a time, with one probability
-    column per class of the weights."""
+    """Predict rows [start, stop) of a pixel table, `batch_rows` at a time (one call of the
+    network per batch), one record batch each, in order, with one probability column per class
+    of the weights.
+
+    `threads` threads take runs of consecutive batches (RUN_ROWS rows) in turn; the next row
+    group of the table is read meanwhile.
+    """
     schema = prediction_schema(classes_of(weights))
-    index = start
-    for x, target in iter_batches(table, batch_rows, start, stop):
-        probs = forward(weights, x)
-        columns = [
-            np.arange(index, index + len(x), dtype=np.int64),
-            target,
-            probs.argmax(axis=1).astype(np.uint8),
-            *np.ascontiguousarray(probs.T),
-        ]
-        index += len(x)
-        yield pa.RecordBatch.from_arrays(columns, schema=schema)
+    runs = _runs(iter_batches(table, batch_rows, start, stop), start)
+    for run in mapped(functools.partial(_predict_run, weights, schema), runs, threads):
+        yield from run
+
+
+def _runs(
+    batches: Iterator[tuple[np.ndarray, np.ndarray]], start: int
+) -> Iterator[list[tuple[int, np.ndarray, np.ndarray]]]:
+    """Consecutive batches with the table row of their first, in lists of about RUN_ROWS rows."""
+    run: list[tuple[int, np.ndarray, np.ndarray]] = []
+    rows = 0
+    for x, target in batches:
+        run.append((start, x, target))
+        start += len(x)
+        rows += len(x)
+        if rows >= RUN_ROWS:
+            yield run
+            run, rows = [], 0
+    if run:
+        yield run
+
+
+def _predict_run(
+    weights: Mapping[str, np.ndarray],
+    schema: pa.Schema,
+    run: list[tuple[int, np.ndarray, np.ndarray]],
+) -> list[pa.RecordBatch]:
+    """The predictions of a run of batches, the first from table row run[0][0]: one record
+    batch for the run, handed out in slices of one network batch each."""
+    sizes = [len(x) for _, x, _ in run]
+    probs = np.empty((sum(sizes), classes_of(weights)), dtype=np.float32)
+    ends = np.cumsum(sizes)
+    for (_, x, _), end in zip(run, ends, strict=True):
+        probs[end - len(x) : end] = forward(weights, x)
+    first = run[0][0]
+    columns = [
+        np.arange(first, first + len(probs), dtype=np.int64),
+        np.concatenate([target for _, _, target in run]),
+        probs.argmax(axis=1).astype(np.uint8),
+        *np.ascontiguousarray(probs.T),
+    ]
+    predictions = pa.RecordBatch.from_arrays(columns, schema=schema)
+    return [predictions.slice(end - size, size) for size, end in zip(sizes, ends, strict=True)]
 
 
 def predict_shard(
@@ -95,21 +139,26 @@ def predict_shard(
     shards: int,
     dest: str | Path,
     *,
+    threads: int = 1,
     log: Callable[[str], object] = _LOG.info,
 ) -> int:
     """Write the predictions for one shard of `table` to `dest` (Parquet); return its row count.
 
-    Progress goes to `log` every few seconds of a long shard.
+    The network runs in `threads` threads (see `predict_batches`). Progress goes to `log` every
+    few seconds of a long shard.
     """
     start, stop = shard_rows(num_rows(table), shard, shards)
     progress = Progress(os.fspath(dest), stop - start, "rows", log)
-    batches = predict_batches(table, weights, batch_rows, start, stop)
+    batches = predict_batches(table, weights, batch_rows, start, stop, threads=threads)
     return write_parquet(_counted(batches, progress), dest, prediction_schema(classes_of(weights)))
 
 
 def write_parquet(batches: Iterable[pa.RecordBatch], dest: str | Path, schema: pa.Schema) -> int:
     rows = 0
-    with atomic_path(dest) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+    with (
+        atomic_path(dest) as tmp,
+        pq.ParquetWriter(tmp, schema, **WRITE_OPTIONS) as writer,
+    ):
         for group in row_groups(batches, schema):
             writer.write_table(group, row_group_size=group.num_rows)
             rows += group.num_rows
@@ -140,12 +189,11 @@ def gather_predictions(
     shards: Sequence[str | Path],
     table: str | Path,
     parquet: str | Path,
-    csv: str | Path,
     *,
     classes: int = CLASSES,
     log: Callable[[str], object] = _LOG.info,
 ) -> int:
-    """Concatenate the shard files of `table`, in order, into one Parquet and one CSV file.
+    """Concatenate the shard files of `table`, in order, into one Parquet file.
 
     Streams; each shard is checked to hold exactly its part of the table's rows, predicted by
     a network of `classes` outputs (see `shard_batches`). Progress goes to `log` every few
@@ -153,17 +201,30 @@ def gather_predictions(
     """
     schema = prediction_schema(classes)
     progress = Progress(os.fspath(parquet), num_rows(table), "rows", log)
+    batches = shard_batches(shards, table, classes)
+    return write_parquet(_counted(batches, progress), parquet, schema)
+
+
+def write_csv(
+    shards: Sequence[str | Path],
+    table: str | Path,
+    csv: str | Path,
+    *,
+    classes: int = CLASSES,
+    log: Callable[[str], object] = _LOG.info,
+) -> int:
+    """The shard files of `table`, in order, as one CSV file, checked as `gather_predictions`
+    checks them: the same rows as the gathered Parquet file, made beside it.
+
+    Streams. Progress goes to `log` every few seconds of a long file.
+    """
+    schema = prediction_schema(classes)
+    progress = Progress(os.fspath(csv), num_rows(table), "rows", log)
     rows = 0
-    with ExitStack() as stack:
-        tmp_parquet = stack.enter_context(atomic_path(parquet))
-        tmp_csv = stack.enter_context(atomic_path(csv))
-        to_parquet = stack.enter_context(pq.ParquetWriter(tmp_parquet, schema))
-        to_csv = stack.enter_context(pacsv.CSVWriter(tmp_csv, schema))
-        batches = shard_batches(shards, table, classes)
-        for group in row_groups(_counted(batches, progress), schema):
-            to_parquet.write_table(group, row_group_size=group.num_rows)
-            to_csv.write_table(group)
-            rows += group.num_rows
+    with atomic_path(csv) as tmp, pacsv.CSVWriter(tmp, schema) as writer:
+        for batch in _counted(shard_batches(shards, table, classes), progress):
+            writer.write_batch(batch)
+            rows += batch.num_rows
     return rows
 
 

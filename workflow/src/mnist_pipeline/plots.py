@@ -7,15 +7,18 @@ each `plot_*` function writes one as PNG, atomically.
 
 import os
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib
 import numpy as np
-import pandas as pd
 from matplotlib.colors import LogNorm
 from matplotlib.figure import Figure
 
 from mnist_pipeline.atomic import atomic_path
 from mnist_pipeline.errors import MnistPipelineError
+
+if TYPE_CHECKING:  # the pictures' jobs do not pay pandas' import for a type hint
+    import pandas as pd
 
 DPI = 100
 GAP = 10  # pixels between grid tiles (in image pixels), room for a caption line
@@ -302,7 +305,7 @@ def misclassified_figure(
 HISTORY_COLUMNS = ("epoch", "loss", "train_accuracy", "test_accuracy")
 
 
-def training_curves_figure(history: pd.DataFrame) -> Figure:
+def training_curves_figure(history: "pd.DataFrame") -> Figure:
     """Loss and accuracy (train and test) per epoch, side by side."""
     missing = [c for c in HISTORY_COLUMNS if c not in history.columns]
     if missing:
@@ -357,6 +360,6 @@ def plot_misclassified(
     _save(misclassified_figure(images, target, predicted, confidence, class_names, title, n), path)
 
 
-def plot_training_curves(history: pd.DataFrame, path: str | os.PathLike) -> None:
+def plot_training_curves(history: "pd.DataFrame", path: str | os.PathLike) -> None:
     """Write training_curves_figure(history) to `path` as PNG."""
     _save(training_curves_figure(history), path)

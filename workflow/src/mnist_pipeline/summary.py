@@ -1,6 +1,6 @@
 """The run's answer in a few lines: accuracy per dataset and split, for the terminal and the report.
 
-Both read the accuracy.json files the evaluate rule writes. Text that comes from the config or
+Both read the accuracy.json files of evaluate_metrics. Text that comes from the config or
 from file names (the weights' path) is untrusted: the terminal gets it without control characters,
 the HTML escaped.
 """

@@ -26,35 +26,33 @@ from .idx import (
     read_image_header,
     read_label_count,
 )
+from .prefetch import prefetched
 from .progress import Progress
 
 N_PIXELS = PIXELS
 PIXEL_COLUMNS = [f"pixel{i}" for i in range(N_PIXELS)]
 TARGET = "target"
 COLUMNS = [*PIXEL_COLUMNS, TARGET]
-SCHEMA = pa.schema([(name, pa.uint8()) for name in COLUMNS])
+# Required (non-null) columns: the writer then spends nothing on definition levels.
+SCHEMA = pa.schema([pa.field(name, pa.uint8(), nullable=False) for name in COLUMNS])
 
-# Codec, dictionary and row-group size, measured on the 60,000-row MNIST training split with
-# `.venv/bin/python tests/benchmarks/bench_convert.py --codecs` (medians of 5, 2 cores):
-#   codec   dict  rows/group  MB     write s  read_arrays s  iter_batches(100) s
-#   zstd-1  yes   65536       12.28  0.79     0.20           0.18   <- chosen
-#   zstd-1  no    65536       17.47  0.81     0.19           0.20
-#   zstd-3  yes   65536       12.59  0.83     0.18           0.18
-#   lz4     yes   65536       18.47  0.71     0.14           0.12
-#   lz4     no    65536       28.08  0.59     0.12           0.13
-#   snappy  yes   65536       18.22  0.76     0.15           0.16
-#   none    yes   65536       23.20  0.73     0.12           0.11
-#   none    no    65536      188.65  0.55     0.37           0.11
-#   zstd-1  yes   16384       13.39  0.94     0.23           0.25
-#   zstd-1  yes   32768       12.74  0.84     0.21           0.21
-# zstd-1 with dictionaries is the smallest (the IDX .gz is 9.7 MB) for < 0.1 s more per read
-# than the fastest; higher zstd levels gain nothing. Each row group costs a fixed decode
-# overhead per column chunk (785 of them), so groups are large: 65536 rows, ~51 MB of pixels,
-# which bounds the memory of conversion and of iter_batches.
-COMPRESSION = "zstd"
-COMPRESSION_LEVEL = 1
-USE_DICTIONARY = True
+# Parquet stores uint8 as INT32. Split into byte streams (three of the four all zero) and
+# compressed with LZ4, a table is written much faster than with dictionaries and read back
+# faster than with zstd (whose codec makes a new context for each of the 785 column chunks of a
+# row group), and is not much larger than its IDX .gz. Row groups are large: each costs a fixed
+# overhead per column chunk; one group (CHUNK_ROWS images) bounds the memory of conversion and
+# of reading. tests/benchmarks/bench_scale.py measures the whole workflow.
+WRITE_OPTIONS = {
+    "compression": "lz4",
+    "use_dictionary": False,
+    "use_byte_stream_split": True,
+}
 CHUNK_ROWS = 65536
+# Rows transposed per step when images become columns: blocks that stay in cache copy faster
+# than numpy's transpose of the whole chunk.
+_TRANSPOSE_ROWS = 512
+
+_READ_COLUMNS = 197  # columns a row group is read by, four calls per row group
 
 _ARROW_KEYS = (b"ARROW:", b"pandas")
 ARCHIVE_KINDS = ("images", "labels")
@@ -137,25 +135,14 @@ def _convert(
     progress = Progress(os.fspath(dest), count, "rows", log)
     with (
         atomic_path(dest) as tmp,
-        pq.ParquetWriter(
-            tmp,
-            SCHEMA,
-            compression=COMPRESSION,
-            compression_level=COMPRESSION_LEVEL,
-            use_dictionary=USE_DICTIONARY,
-            # The metadata holds the hashes of the archives, known once they are read: it is
-            # written with the footer, not with an Arrow schema stored up front.
-            store_schema=False,
-        ) as writer,
+        # The metadata holds the hashes of the archives, known once they are read: it is
+        # written with the footer, not with an Arrow schema stored up front.
+        pq.ParquetWriter(tmp, SCHEMA, store_schema=False, **WRITE_OPTIONS) as writer,
     ):
-        for images, labels in chunks:
-            pixels = _pixel_columns(images, transposed)
-            arrays = [pa.array(column) for column in pixels]
-            arrays.append(pa.array(labels))
-            writer.write_table(
-                pa.Table.from_arrays(arrays, schema=SCHEMA), row_group_size=len(labels)
-            )
-            progress.update(len(labels))
+        # Inflating and transposing the next chunk overlaps with encoding this one.
+        for group in prefetched(_row_groups(chunks, transposed)):
+            writer.write_table(group, row_group_size=group.num_rows)
+            progress.update(group.num_rows)
         for kind, path in paths.items():
             metadata[f"{kind}_sha256"] = digests[kind].hexdigest()
             if kind in pins:
@@ -164,14 +151,28 @@ def _convert(
     return progress.done
 
 
-def _pixel_columns(images: np.ndarray, transposed: bool) -> np.ndarray:
-    """Contiguous (784, n) pixels of upright images, from images (n, 784) as an archive holds
-    them: every row is a column of the table, handed to Arrow without a copy. Either way this
-    is one copy; for `transposed` images it also swaps each image's rows and columns."""
-    if not transposed:
-        return np.ascontiguousarray(images.T)
-    # (image, column, row) as stored -> (row, column, image); the reshape makes the one copy.
-    return images.reshape(-1, SIDE, SIDE).transpose(2, 1, 0).reshape(PIXELS, len(images))
+def _row_groups(
+    chunks: Iterator[tuple[np.ndarray, np.ndarray]], transposed: bool
+) -> Iterator[pa.Table]:
+    for images, labels in chunks:
+        group = _row_group(images, labels, transposed)
+        del images, labels  # not held while the next chunk is read: one chunk less in memory
+        yield group
+
+
+def _row_group(images: np.ndarray, labels: np.ndarray, transposed: bool) -> pa.Table:
+    """A chunk of images (n, 784) as an archive holds them, and their labels, as a table of 785
+    columns of upright images; `transposed` images have each image's rows and columns swapped."""
+    # Contiguous (784, n): every row of it is a column, handed to Arrow without a copy.
+    pixels = np.empty((N_PIXELS, len(images)), dtype=np.uint8)
+    for first in range(0, len(images), _TRANSPOSE_ROWS):
+        block = images[first : first + _TRANSPOSE_ROWS]
+        if transposed:  # (image, column, row) as stored -> (row, column, image)
+            block = block.reshape(-1, SIDE, SIDE).transpose(0, 2, 1).reshape(len(block), PIXELS)
+        pixels[:, first : first + len(block)] = block.T
+    arrays = [pa.array(column) for column in pixels]
+    arrays.append(pa.array(labels))
+    return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
 def _check_pin(path: Source, found: str, pin: str, cause: Exception | None = None):
@@ -249,12 +250,14 @@ def iter_batches(
     """Yield (x (n, 784) uint8, target (n,) uint8) for rows [start, stop), `batch_rows` at a time.
 
     Every batch has exactly `batch_rows` rows except the last. Only the row groups that overlap
-    the range are read, one at a time: memory is O(batch_rows + row group).
+    the range are read, in order, one ahead of the batches handed out: memory is
+    O(batch_rows + row group).
     """
     if batch_rows < 1:
         raise ValueError(f"batch_rows must be a positive integer, got {batch_rows}")
     file, stop = _open_range(path, start, stop)
-    return _rebatch(_row_ranges(file, start, stop), batch_rows)
+    # The next row group is read and decoded while the caller works on this one.
+    return _rebatch(prefetched(_row_ranges(file, start, stop)), batch_rows)
 
 
 def iter_targets(
@@ -264,6 +267,28 @@ def iter_targets(
     reading the target column only."""
     file, stop = _open_range(path, start, stop)
     return _targets(file, start, stop)
+
+
+def take_rows(path: str | os.PathLike, rows: np.ndarray) -> np.ndarray:
+    """The pixels (len(rows), 784) of the given rows, ascending, decoding only the row groups
+    that hold them."""
+    rows = np.asarray(rows, dtype=np.int64)
+    with _open_table(path) as file:
+        total = file.metadata.num_rows
+        if len(rows) and (np.any(np.diff(rows) < 0) or rows[0] < 0 or rows[-1] >= total):
+            raise ValueError(
+                f"{os.fspath(path)}: rows must ascend within the table's {total} rows, got "
+                f"{rows[:5].tolist()}{'...' if len(rows) > 5 else ''}"
+            )
+        out = np.empty((len(rows), N_PIXELS), dtype=np.uint8)
+        first = 0
+        for group in range(file.num_row_groups):
+            end = first + file.metadata.row_group(group).num_rows
+            lo, hi = np.searchsorted(rows, [first, end])
+            if lo < hi:
+                out[lo:hi] = _read_group(file, group)[0][rows[lo:hi] - first]
+            first = end
+    return out
 
 
 def _open_range(
@@ -297,8 +322,25 @@ def _row_ranges(
     """The rows [start, stop) as one (x, target) piece per overlapping row group."""
     with file:
         for group, keep in _groups(file, start, stop):
-            x, target = _to_arrays(file.read_row_group(group, columns=COLUMNS))
+            x, target = _read_group(file, group)
             yield x[keep], target[keep]
+
+
+def _read_group(file: pq.ParquetFile, group: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x (n, 784), target (n,)) of one row group, as `_to_arrays` gives them.
+
+    Decoded _READ_COLUMNS columns at a time: Arrow holds the pages of all the columns a call
+    reads until it returns, and a whole row group at once took far more than its pixels.
+    """
+    pixels = np.empty((N_PIXELS, file.metadata.row_group(group).num_rows), dtype=np.uint8)
+    for first in range(0, len(COLUMNS), _READ_COLUMNS):
+        part = file.read_row_group(group, columns=COLUMNS[first : first + _READ_COLUMNS])
+        for i, column in enumerate(part.columns, start=first):
+            if i < N_PIXELS:
+                pixels[i] = column.to_numpy()
+            else:
+                target = column.to_numpy().copy()
+    return pixels.T, target
 
 
 def _targets(file: pq.ParquetFile, start: int, stop: int) -> Iterator[np.ndarray]:

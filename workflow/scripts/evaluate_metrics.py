@@ -1,11 +1,11 @@
-from mnist_pipeline.evaluation import evaluate, write_report
+from mnist_pipeline.evaluation import score, write_scores
 from mnist_pipeline.rulelog import rule_log
 
 with rule_log(snakemake.log[0]) as log:
     params = snakemake.params
-    evaluation = evaluate(snakemake.input.predictions, snakemake.input.table, params.classes)
-    write_report(
-        evaluation,
+    scores = score(snakemake.input.predictions, snakemake.input.table, params.classes)
+    write_scores(
+        scores,
         snakemake.output,
         about={
             "dataset": params.dataset,
@@ -15,4 +15,4 @@ with rule_log(snakemake.log[0]) as log:
         },
         weights=snakemake.input.weights,
     )
-    log.info("%s: accuracy %.4f", snakemake.output.accuracy, evaluation.summary["accuracy"])
+    log.info("%s: accuracy %.4f", snakemake.output.accuracy, scores.summary["accuracy"])

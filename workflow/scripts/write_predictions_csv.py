@@ -1,0 +1,13 @@
+from mnist_pipeline.inference import write_csv
+from mnist_pipeline.rulelog import rule_log
+
+with rule_log(snakemake.log[0]) as log:
+    shards = snakemake.input.shards
+    rows = write_csv(
+        shards,
+        snakemake.input.table,
+        snakemake.output[0],
+        classes=snakemake.params.classes,
+        log=log.info,
+    )
+    log.info("%s: %d rows from %d shards", snakemake.output[0], rows, len(shards))
