@@ -11,12 +11,13 @@ import pytest
 
 from mnist_pipeline import load_mnist
 from mnist_pipeline.dims import CLASSES, PIXELS, SIDE
-from mnist_pipeline.evaluation import evaluate
+from mnist_pipeline.evaluation import score
 from mnist_pipeline.inference import (
     PredictionError,
     checked_predictions,
     gather_predictions,
     predict_shard,
+    write_csv,
 )
 from mnist_pipeline.network import SHAPES, NetworkError, forward, shapes
 from mnist_pipeline.tables import convert_idx_to_parquet
@@ -158,7 +159,8 @@ def letters(tmp_path_factory):
     for i, shard in enumerate(shards):
         predict_shard(table, weights, 64, i, 2, shard)
     gathered = folder / "test.parquet"
-    gather_predictions(shards, table, gathered, folder / "test.csv", classes=26)
+    gather_predictions(shards, table, gathered, classes=26)
+    write_csv(shards, table, gathered.with_suffix(".csv"), classes=26)
     return table, gathered, weights, images
 
 
@@ -180,13 +182,13 @@ def test_predictions_of_another_class_count_are_refused(letters, tmp_path):
     assert "'prob45', 'prob46'] (50 columns), found [" in message
     assert "'prob24', 'prob25'] (29 columns)" in message
     with pytest.raises(PredictionError, match="expected prediction columns"):
-        gather_predictions([gathered], table, tmp_path / "p.parquet", tmp_path / "p.csv")
+        gather_predictions([gathered], table, tmp_path / "p.parquet")
     assert list(tmp_path.iterdir()) == []
 
 
 def test_evaluation_counts_k_classes_by_name(letters):
     table, gathered, _, _ = letters
-    result = evaluate(gathered, table, LETTERS)
+    result = score(gathered, table, LETTERS)
     predictions = pd.read_parquet(gathered)
     expected = pd.crosstab(predictions["target"], predictions["predicted"]).reindex(
         index=range(26), columns=range(26), fill_value=0

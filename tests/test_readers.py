@@ -7,7 +7,7 @@ import polars as pl
 import pyarrow.parquet as pq
 import pytest
 
-from mnist_pipeline.inference import PROB_COLUMNS, predict_shard
+from mnist_pipeline.inference import predict_shard, prob_columns
 from mnist_pipeline.network import SHAPES
 from mnist_pipeline.tables import COLUMNS, convert_idx_to_parquet
 
@@ -92,7 +92,7 @@ def test_predictions_read_with_their_types(files, read):
     table, predictions, _, labels = files
     frame = read(predictions)
     expected = pq.read_table(predictions).to_pandas()
-    assert list(frame.columns) == ["index", "target", "predicted", *PROB_COLUMNS]
+    assert list(frame.columns) == ["index", "target", "predicted", *prob_columns()]
     assert [str(t) for t in frame.dtypes] == ["int64", "uint8", "uint8"] + ["float32"] * 10
     pd.testing.assert_frame_equal(frame, expected, check_exact=True)
     np.testing.assert_array_equal(frame["target"], labels)

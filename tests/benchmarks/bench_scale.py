@@ -1,7 +1,8 @@
 """The book's scripts and this pipeline, cold, side by side: a million rows and MNIST's own size.
 
     .venv/bin/python tests/benchmarks/bench_scale.py [--repeats 3] [--cases mnist 1.02M]
-    .venv/bin/python tests/benchmarks/bench_scale.py --growth [--png workflow/report/scale-growth.png]
+    .venv/bin/python tests/benchmarks/bench_scale.py --growth \
+        [--png workflow/report/scale-growth.png]
 
 Cases: `mnist`, the real archives of ../shared/mnist; `1.02M`, a test split of the real training
 images tiled 17 times (1,020,000 rows, gzip -1, a 187 MB .gz) beside the real training split.
