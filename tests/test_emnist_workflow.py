@@ -27,7 +27,10 @@ CLASSES = {"emnist-letters": LETTERS, "emnist-balanced": DIGITS + UPPER + list("
 
 
 def reports(dataset: str) -> list[str]:
-    return [f"results/reports/{dataset}/test/{name}" for name in REPORT_FILES]
+    """The test split's metrics and its predictions as CSV."""
+    return [f"results/reports/{dataset}/test/{name}" for name in REPORT_FILES] + [
+        f"results/predictions/{dataset}/test.csv"
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +173,8 @@ def test_changing_how_a_dataset_is_stored_reconverts_it_and_downloads_nothing(bu
         "train_model": 1,
         "predict": 1,
         "gather_predictions": 1,
-        "evaluate": 1,
+        "write_predictions_csv": 1,
+        "evaluate_metrics": 1,
     }
 
 

@@ -53,7 +53,14 @@ HOST_JOBS = {
     "summarize_results": 1,
     "all": 1,
 }
-CLUSTER_JOBS = {"convert_to_parquet": 2, "train_model": 1, "predict": 1, "evaluate": 1}
+CLUSTER_JOBS = {
+    "convert_to_parquet": 2,
+    "train_model": 1,
+    "predict": 1,
+    "write_predictions_csv": 1,
+    "evaluate_metrics": 1,
+    "evaluate_pictures": 1,
+}
 ENVS = REPO / "workflow/envs"
 
 

@@ -21,7 +21,14 @@ from project import SNAKEMAKE, archives, make_project, pins, snakemake, write_ov
 from slurm_cluster import SingleNodeSlurm, SlurmUnavailable, install_packages, install_plugins
 
 TRAIN_ROWS, TEST_ROWS = 700, 300
-SLURM_JOBS = {"convert_to_parquet": 2, "train_model": 1, "predict": 2, "evaluate": 2}
+SLURM_JOBS = {
+    "convert_to_parquet": 2,
+    "train_model": 1,
+    "predict": 2,
+    "write_predictions_csv": 2,
+    "evaluate_metrics": 2,
+    "evaluate_pictures": 2,
+}
 HOST_JOBS = {
     "download_archive": 4,
     "tabulate_perceptron_gates": 1,

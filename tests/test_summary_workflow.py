@@ -116,7 +116,7 @@ def test_a_run_ends_with_accuracy_per_split_and_where_to_look(run):
 
 @pytest.mark.parametrize(
     "args",
-    [("--dry-run", "--forcerun", "evaluate"), ("--lint",), ("--report", "other.html")],
+    [("--dry-run", "--forcerun", "evaluate_metrics"), ("--lint",), ("--report", "other.html")],
     ids=["dry-run", "lint", "report"],
 )
 def test_runs_that_compute_nothing_print_no_answer(run, args):
