@@ -199,10 +199,8 @@ def gather_predictions(
     a network of `classes` outputs (see `shard_batches`). Progress goes to `log` every few
     seconds of a long gather.
     """
-    schema = prediction_schema(classes)
-    progress = Progress(os.fspath(parquet), num_rows(table), "rows", log)
-    batches = shard_batches(shards, table, classes)
-    return write_parquet(_counted(batches, progress), parquet, schema)
+    batches = _gathered(shards, table, parquet, classes, log)
+    return write_parquet(batches, parquet, prediction_schema(classes))
 
 
 def write_csv(
@@ -218,14 +216,24 @@ def write_csv(
 
     Streams. Progress goes to `log` every few seconds of a long file.
     """
-    schema = prediction_schema(classes)
-    progress = Progress(os.fspath(csv), num_rows(table), "rows", log)
     rows = 0
-    with atomic_path(csv) as tmp, pacsv.CSVWriter(tmp, schema) as writer:
-        for batch in _counted(shard_batches(shards, table, classes), progress):
+    with atomic_path(csv) as tmp, pacsv.CSVWriter(tmp, prediction_schema(classes)) as writer:
+        for batch in _gathered(shards, table, csv, classes, log):
             writer.write_batch(batch)
             rows += batch.num_rows
     return rows
+
+
+def _gathered(
+    shards: Sequence[str | Path],
+    table: str | Path,
+    dest: str | Path,
+    classes: int,
+    log: Callable[[str], object],
+) -> Iterator[pa.RecordBatch]:
+    """The checked batches of the shard files in order, counted for the progress of `dest`."""
+    progress = Progress(os.fspath(dest), num_rows(table), "rows", log)
+    return _counted(shard_batches(shards, table, classes), progress)
 
 
 def shard_batches(
