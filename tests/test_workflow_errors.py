@@ -183,6 +183,7 @@ def test_weights_that_are_not_there_stop_before_any_job(project, data):
     )
     result = snakemake(project, check=False)
     assert result.returncode != 0
+    assert "ConfigError" in result.stderr
     assert "config key 'model.weights': w.pkl is not a file" in result.stderr, result.stderr
     assert made_files(project) == []
 

@@ -1,6 +1,6 @@
 from pathlib import Path
 
-from mnist_pipeline.config import BOOK_WEIGHTS, load_schema, validate_config
+from mnist_pipeline.config import BOOK_WEIGHTS, ConfigError, load_schema, validate_config
 
 # Checked before any job is planned: the config, and --set-scatter counts, which Snakemake
 # keeps apart from the config and would otherwise take as given (0 makes empty predictions).
@@ -16,7 +16,7 @@ if (
     config["model"]["weights"] not in (None, BOOK_WEIGHTS)
     and not Path(config["model"]["weights"]).is_file()
 ):
-    raise ValueError(
+    raise ConfigError(
         f"config key 'model.weights': {config['model']['weights']} is not a file. Give the path "
         f"of a .pkl or an .npz with W1 b1 W2 b2 W3 b3, {BOOK_WEIGHTS} to download the book's "
         "weights (models.book), or null to train a model here."
