@@ -213,35 +213,35 @@ def test_load_mnist_one_hot_has_a_column_per_class(letters, tmp_path):
 # --- one place for the dimensions ---------------------------------------------------------------
 
 
+def package_nodes():
+    """(file name, node) for every syntax node of the package's modules but dims.py."""
+    for path in sorted((REPO / "workflow/src/mnist_pipeline").glob("*.py")):
+        if path.name != "dims.py":
+            for node in ast.walk(ast.parse(path.read_text())):
+                yield path.name, node
+
+
 def test_only_dims_states_the_image_size():
     """No module of the package writes 784 or 28 as a number: they come from dims."""
-    package = REPO / "workflow/src/mnist_pipeline"
     found = []
-    for path in sorted(package.glob("*.py")):
-        if path.name == "dims.py":
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            is_int = isinstance(node, ast.Constant) and type(node.value) is int
-            if is_int and node.value in (SIDE, PIXELS):
-                found.append(f"{path.name}:{node.lineno}: {node.value}")
+    for name, node in package_nodes():
+        is_int = isinstance(node, ast.Constant) and type(node.value) is int
+        if is_int and node.value in (SIDE, PIXELS):
+            found.append(f"{name}:{node.lineno}: {node.value}")
     assert found == []
 
 
 def test_only_dims_states_the_books_class_count():
     """10 as the number of classes is dims.CLASSES: no default, range or shape writes it."""
-    package = REPO / "workflow/src/mnist_pipeline"
     found = []
-    for path in sorted(package.glob("*.py")):
-        if path.name == "dims.py":
-            continue
-        for node in ast.walk(ast.parse(path.read_text())):
-            is_function = isinstance(node, ast.FunctionDef)
-            defaults = [*node.args.defaults, *node.args.kw_defaults] if is_function else []
-            for value in defaults:
-                if isinstance(value, ast.Constant) and value.value == CLASSES:
-                    found.append(f"{path.name}:{node.lineno}: default {CLASSES}")
-            if isinstance(node, ast.Tuple) and any(
-                isinstance(e, ast.Constant) and e.value == CLASSES for e in node.elts
-            ):
-                found.append(f"{path.name}:{node.lineno}: a shape with {CLASSES}")
+    for name, node in package_nodes():
+        is_function = isinstance(node, ast.FunctionDef)
+        defaults = [*node.args.defaults, *node.args.kw_defaults] if is_function else []
+        for value in defaults:
+            if isinstance(value, ast.Constant) and value.value == CLASSES:
+                found.append(f"{name}:{node.lineno}: default {CLASSES}")
+        if isinstance(node, ast.Tuple) and any(
+            isinstance(e, ast.Constant) and e.value == CLASSES for e in node.elts
+        ):
+            found.append(f"{name}:{node.lineno}: a shape with {CLASSES}")
     assert found == []
