@@ -223,13 +223,32 @@ def test_checked_predictions_decode_the_columns_asked_and_the_checked_ones(
         list(checked_predictions(part, table, 333, 666, columns=["prob10"]))
 
 
-def test_one_shard_is_gathered_as_the_file_reencoding_it_would_give(table, weights, tmp_path):
-    """A lone shard is copied once checked: byte for byte what encoding its rows again gives."""
+def test_one_shard_is_gathered_as_the_file_reencoding_it_would_give(
+    table, weights, tmp_path, monkeypatch
+):
+    """A lone shard is copied once checked: the rows, schema and column options of encoding it
+    again; only its row groups stay those predict made (300 rows here, not 256)."""
+    monkeypatch.setattr(inference, "ROW_GROUP_ROWS", 256)
+    monkeypatch.setattr(inference, "READ_ROWS", 256)
     (part,) = predict_parts(tmp_path, table, weights, 1)
-    assert gather_predictions([part], table, tmp_path / "copied.parquet") == ROWS
-    reencoded = tmp_path / "reencoded.parquet"
+    copied, reencoded = tmp_path / "copied.parquet", tmp_path / "reencoded.parquet"
+    assert gather_predictions([part], table, copied) == ROWS
+    assert copied.read_bytes() == part.read_bytes()
     write_parquet(shard_batches([part], table), reencoded, prediction_schema())
-    assert (tmp_path / "copied.parquet").read_bytes() == reencoded.read_bytes()
+    assert pq.read_table(copied).equals(pq.read_table(reencoded))
+    ours, theirs = pq.ParquetFile(copied), pq.ParquetFile(reencoded)
+    assert ours.schema_arrow.equals(theirs.schema_arrow, check_metadata=True)
+    assert ours.metadata.created_by == theirs.metadata.created_by
+
+    def columns(file):
+        chunk = file.metadata.row_group(0).column
+        return [
+            (chunk(i).compression, chunk(i).encodings) for i in range(file.metadata.num_columns)
+        ]
+
+    assert columns(ours) == columns(theirs)
+    groups = [ours.metadata.row_group(i).num_rows for i in range(ours.metadata.num_row_groups)]
+    assert groups == [300, 300, 300, 100]
 
 
 @pytest.mark.parametrize(

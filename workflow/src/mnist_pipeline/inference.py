@@ -204,7 +204,8 @@ def gather_predictions(
     seconds of a long gather.
 
     A single shard, once checked, is copied as it is: it was written with the schema and the
-    options re-encoding it would use, so the copy is that file, without the cost of encoding.
+    options encoding it again would use, so the copy holds what that would write (in the row
+    groups predict made), without the cost of encoding.
     """
     batches = _gathered(shards, table, parquet, classes, log)
     if len(shards) != 1:
