@@ -110,7 +110,12 @@ def test_the_downloaded_weights_are_the_ones_predictions_are_made_with(tmp_path,
             pins(files),
             models=book_overlay([mirror.url + "w/"], pin("sample_weight.pkl", pickled)),
         )
-        snakemake(project, "results/reports/mnist/test/accuracy.json", *BOOK)
+        snakemake(
+            project,
+            "results/reports/mnist/test/accuracy.json",
+            "results/predictions/mnist/test.parquet",
+            *BOOK,
+        )
     images, labels = data["test"]
     expected = forward(weights, images.reshape(len(images), -1)).argmax(axis=1)
     predictions = pq.read_table(project / "results/predictions/mnist/test.parquet")

@@ -188,7 +188,7 @@ def test_predictions_of_another_class_count_are_refused(letters, tmp_path):
 
 def test_evaluation_counts_k_classes_by_name(letters):
     table, gathered, _, _ = letters
-    result = score(gathered, table, LETTERS)
+    result = score([gathered], table, LETTERS)
     predictions = pd.read_parquet(gathered)
     expected = pd.crosstab(predictions["target"], predictions["predicted"]).reindex(
         index=range(26), columns=range(26), fill_value=0

@@ -27,9 +27,9 @@ CLASSES = {"emnist-letters": LETTERS, "emnist-balanced": DIGITS + UPPER + list("
 
 
 def reports(dataset: str) -> list[str]:
-    """The test split's metrics and its predictions as CSV."""
+    """The test split's metrics and its predictions, as Parquet and as CSV."""
     return [f"results/reports/{dataset}/test/{name}" for name in REPORT_FILES] + [
-        f"results/predictions/{dataset}/test.csv"
+        f"results/predictions/{dataset}/test.{form}" for form in ("parquet", "csv")
     ]
 
 
@@ -175,6 +175,7 @@ def test_changing_how_a_dataset_is_stored_reconverts_it_and_downloads_nothing(bu
         "gather_predictions": 1,
         "write_predictions_csv": 1,
         "evaluate_metrics": 1,
+        "evaluate_pictures": 1,  # its confusion_matrix.png
     }
 
 

@@ -4,6 +4,8 @@ import hashlib
 import json
 import re
 import shutil
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -40,14 +42,68 @@ MISTAKES = [3, 70, 71, 499]
 
 def test_scores_count_what_the_predictions_say(data):
     folder, *_ = data
-    s = score(folder / "p.parquet", folder / "t.parquet", CLASSES)
+    s = score([folder / "p.parquet"], folder / "t.parquet", CLASSES)
     assert s.summary == {"correct": ROWS - 4, "total": ROWS, "accuracy": (ROWS - 4) / ROWS}
     assert s.confusion.sum() == ROWS and np.trace(s.confusion) == ROWS - 4
 
 
+def test_scores_decode_only_the_checked_columns(data, monkeypatch):
+    """The probabilities do not count: the scores never decompress them."""
+    folder, *_ = data
+    asked = []
+    original = pq.ParquetFile.iter_batches
+
+    def spy(self, *args, **kwargs):
+        asked.append(kwargs.get("columns"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(pq.ParquetFile, "iter_batches", spy)
+    s = score([folder / "p.parquet"], folder / "t.parquet", CLASSES)
+    assert asked == [["index", "target", "predicted"]]
+    assert s.summary["correct"] == ROWS - 4
+
+
+def test_scoring_loads_neither_pandas_nor_matplotlib(data, tmp_path):
+    """The job that scores a split pays for neither import; it writes the same files."""
+    folder, *_ = data
+    weights = tmp_path / "w.npz"
+    weights.write_bytes(b"weights")
+    code = (
+        "import sys\n"
+        "from types import SimpleNamespace\n"
+        "from mnist_pipeline.evaluation import score, write_scores\n"
+        f"s = score([{str(folder / 'p.parquet')!r}], {str(folder / 't.parquet')!r}, "
+        f"{CLASSES!r})\n"
+        f"out = SimpleNamespace(accuracy={str(tmp_path / 'a.json')!r}, "
+        f"per_class={str(tmp_path / 'p.csv')!r}, confusion_csv={str(tmp_path / 'c.csv')!r})\n"
+        f"write_scores(s, out, {{'dataset': 'mnist', 'split': 'test'}}, {str(weights)!r})\n"
+        "assert not {'pandas', 'matplotlib'} & set(sys.modules), sorted(sys.modules)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert (tmp_path / "p.csv").read_text().startswith("class,name,support,precision")
+
+
+def test_scores_and_pictures_read_the_shards_in_order(data, tmp_path):
+    """Three shards of the predictions count and show what the one file does."""
+    folder, images, labels, _ = data
+    whole = pq.read_table(folder / "p.parquet")
+    shards = [tmp_path / f"{i + 1}-of-3.parquet" for i in range(3)]
+    for shard, (start, stop) in zip(shards, [(0, 166), (166, 333), (333, ROWS)], strict=True):
+        pq.write_table(whole.slice(start, stop - start), shard)
+    one = score([folder / "p.parquet"], folder / "t.parquet", CLASSES)
+    three = score(shards, folder / "t.parquet", CLASSES)
+    np.testing.assert_array_equal(three.confusion, one.confusion)
+    p = pick_pictures(shards, folder / "t.parquet")
+    np.testing.assert_array_equal(p.wrong_images, images[MISTAKES])
+    np.testing.assert_array_equal(p.sample_labels, labels[:25])
+    swapped = f"{shards[2]}: the row for table row 166 has index 333"
+    with pytest.raises(PredictionError, match=re.escape(swapped)):
+        score([shards[0], shards[2], shards[1]], folder / "t.parquet", CLASSES)
+
+
 def test_pictures_show_the_first_images_and_the_first_mistakes(data):
     folder, images, labels, predicted = data
-    p = pick_pictures(folder / "p.parquet", folder / "t.parquet")
+    p = pick_pictures([folder / "p.parquet"], folder / "t.parquet")
     np.testing.assert_array_equal(p.wrong_images, images[MISTAKES])
     np.testing.assert_array_equal(p.wrong_target, labels[MISTAKES])
     np.testing.assert_array_equal(p.wrong_predicted, predicted[MISTAKES])
@@ -69,20 +125,21 @@ def test_pictures_read_the_predictions_only_until_their_mistakes(data, monkeypat
             yield batch
 
     monkeypatch.setattr(pq.ParquetFile, "iter_batches", spy)
-    p = pick_pictures(folder / "p.parquet", folder / "t.parquet", pictures=2)
+    p = pick_pictures([folder / "p.parquet"], folder / "t.parquet", pictures=2)
     np.testing.assert_array_equal(p.wrong_images, images[[3, 70]])
     assert read == [64, 64]
 
 
 def test_the_reports_record_where_the_numbers_came_from(data, tmp_path):
     folder, *_ = data
-    s = score(folder / "p.parquet", folder / "t.parquet", CLASSES)
+    s = score([folder / "p.parquet"], folder / "t.parquet", CLASSES)
     weights = tmp_path / "w.npz"
     weights.write_bytes(b"weights")
-    names = ["accuracy", "per_class", "confusion_csv", "confusion_png"]
+    names = ["accuracy", "per_class", "confusion_csv"]
     outputs = SimpleNamespace(**{n: tmp_path / "report" / n for n in names})
     about = {"dataset": "mnist", "split": "test", "weights": str(weights), "batch_size": 7}
     write_scores(s, outputs, about, weights)
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == sorted(names)
     accuracy = json.loads(outputs.accuracy.read_text())
     assert accuracy == {
         **about,
@@ -91,21 +148,28 @@ def test_the_reports_record_where_the_numbers_came_from(data, tmp_path):
         "accuracy": (ROWS - 4) / ROWS,
         "weights_sha256": hashlib.sha256(b"weights").hexdigest(),
     }
-    p = pick_pictures(folder / "p.parquet", folder / "t.parquet")
-    pictures = SimpleNamespace(samples=tmp_path / "report/s.png", misclassified=tmp_path / "m.png")
-    write_pictures(p, CLASSES, pictures, about)
-    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == sorted([*names, "s.png"])
-    assert pictures.misclassified.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    p = pick_pictures([folder / "p.parquet"], folder / "t.parquet")
+    pictures = SimpleNamespace(
+        samples=tmp_path / "report/s.png",
+        misclassified=tmp_path / "m.png",
+        confusion_png=tmp_path / "report/c.png",
+    )
+    write_pictures(p, s, pictures, about)
+    assert sorted(p.name for p in (tmp_path / "report").iterdir()) == sorted(
+        [*names, "s.png", "c.png"]
+    )
+    for picture in (pictures.misclassified, pictures.confusion_png):
+        assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_evaluation_reads_the_predictions_in_batches(data, monkeypatch):
     """Scores and pictures come out the same when the predictions are read 64 rows at a time."""
     folder, images, labels, _ = data
-    whole = score(folder / "p.parquet", folder / "t.parquet", CLASSES)
+    whole = score([folder / "p.parquet"], folder / "t.parquet", CLASSES)
     monkeypatch.setattr("mnist_pipeline.inference.READ_ROWS", 64)
-    batched = score(folder / "p.parquet", folder / "t.parquet", CLASSES)
+    batched = score([folder / "p.parquet"], folder / "t.parquet", CLASSES)
     np.testing.assert_array_equal(batched.confusion, whole.confusion)
-    p = pick_pictures(folder / "p.parquet", folder / "t.parquet")
+    p = pick_pictures([folder / "p.parquet"], folder / "t.parquet")
     np.testing.assert_array_equal(p.wrong_images, images[MISTAKES])
     np.testing.assert_array_equal(p.sample_labels, labels[:25])
 
@@ -130,7 +194,7 @@ def with_target(t, rows, values):
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda t: t.slice(0, ROWS - 1), "499 rows, expected 500 (the predictions: rows 0..499"),
+        (lambda t: t.slice(0, ROWS - 1), "499 rows, expected 500 (shard 1-of-1: rows 0..499"),
         (lambda t: t.slice(0, 0), "0 rows, expected 500"),
         (lambda t: pa.concat_tables([t, t.slice(0, 3)]), "503 rows, expected 500"),
         (
@@ -157,7 +221,7 @@ def test_predictions_that_are_not_exactly_the_tables_rows_are_refused(
     path = broken(folder, tmp_path, edit)
     pattern = re.escape(f"{path}: {message}") + r".*Delete it and rerun, so it is made again\."
     with pytest.raises(PredictionError, match=pattern):
-        score(path, folder / "t.parquet", CLASSES)
+        score([path], folder / "t.parquet", CLASSES)
 
 
 def test_predictions_of_another_table_are_refused(data, tmp_path):
@@ -174,6 +238,6 @@ def test_predictions_of_another_table_are_refused(data, tmp_path):
         + r"\d+ of rows 0\.\.499 differ\): these are not predictions of this table\."
     )
     with pytest.raises(PredictionError, match=pattern):
-        score(folder / "p.parquet", other, CLASSES)
+        score([folder / "p.parquet"], other, CLASSES)
     with pytest.raises(PredictionError, match=pattern):
-        pick_pictures(folder / "p.parquet", other)
+        pick_pictures([folder / "p.parquet"], other)

@@ -11,6 +11,7 @@ import pytest
 
 from mnist_pipeline import inference
 from mnist_pipeline.inference import (
+    CHECKED_COLUMNS,
     PredictionError,
     checked_predictions,
     gather_predictions,
@@ -18,8 +19,10 @@ from mnist_pipeline.inference import (
     predict_batches,
     predict_shard,
     prediction_schema,
+    shard_batches,
     shard_rows,
     write_csv,
+    write_parquet,
 )
 from mnist_pipeline.network import SHAPES
 from mnist_pipeline.progress import Progress
@@ -196,6 +199,75 @@ def test_checked_predictions_of_a_range(table, weights, tmp_path):
     assert got.equals(pq.read_table(part))
     with pytest.raises(PredictionError, match=r"333 rows, expected 334 \(the predictions: rows 0"):
         list(checked_predictions(part, table, 0, 334))
+
+
+def test_checked_predictions_decode_the_columns_asked_and_the_checked_ones(
+    table, weights, tmp_path
+):
+    part = tmp_path / "p.parquet"
+    predict_shard(table, weights, 64, 1, 3, part)  # rows 333..665
+    whole = pq.read_table(part)
+    for columns, names in [
+        (CHECKED_COLUMNS, ["index", "target", "predicted"]),
+        (["prob3"], ["index", "target", "predicted", "prob3"]),
+        (["prob9", "target"], ["index", "target", "predicted", "prob9"]),
+    ]:
+        got = pa.Table.from_batches(
+            list(checked_predictions(part, table, 333, 666, columns=columns))
+        )
+        assert got.equals(whole.select(names)), columns
+    # fewer columns, the same checks
+    with pytest.raises(PredictionError, match=r"333 rows, expected 334 \(the predictions: rows 0"):
+        list(checked_predictions(part, table, 0, 334, columns=CHECKED_COLUMNS))
+    with pytest.raises(ValueError, match=r"no prediction column\(s\) \['prob10'\]"):
+        list(checked_predictions(part, table, 333, 666, columns=["prob10"]))
+
+
+def test_one_shard_is_gathered_as_the_file_reencoding_it_would_give(
+    table, weights, tmp_path, monkeypatch
+):
+    """A lone shard is copied once checked: the rows, schema and column options of encoding it
+    again; only its row groups stay those predict made (300 rows here, not 256)."""
+    monkeypatch.setattr(inference, "ROW_GROUP_ROWS", 256)
+    monkeypatch.setattr(inference, "READ_ROWS", 256)
+    (part,) = predict_parts(tmp_path, table, weights, 1)
+    copied, reencoded = tmp_path / "copied.parquet", tmp_path / "reencoded.parquet"
+    assert gather_predictions([part], table, copied) == ROWS
+    assert copied.read_bytes() == part.read_bytes()
+    write_parquet(shard_batches([part], table), reencoded, prediction_schema())
+    assert pq.read_table(copied).equals(pq.read_table(reencoded))
+    ours, theirs = pq.ParquetFile(copied), pq.ParquetFile(reencoded)
+    assert ours.schema_arrow.equals(theirs.schema_arrow, check_metadata=True)
+    assert ours.metadata.created_by == theirs.metadata.created_by
+
+    def columns(file):
+        chunk = file.metadata.row_group(0).column
+        return [
+            (chunk(i).compression, chunk(i).encodings) for i in range(file.metadata.num_columns)
+        ]
+
+    assert columns(ours) == columns(theirs)
+    groups = [ours.metadata.row_group(i).num_rows for i in range(ours.metadata.num_row_groups)]
+    assert groups == [300, 300, 300, 100]
+
+
+@pytest.mark.parametrize(
+    ("column", "shards"), [("index", 1), ("prob9", 1), ("prob9", 2)], ids=["first", "last", "2"]
+)
+def test_a_shard_damaged_in_any_column_is_never_gathered(table, weights, tmp_path, column, shards):
+    """Each column is decoded before anything is written, a lone shard (copied) too."""
+    parts = predict_parts(tmp_path, table, weights, shards)
+    chunk = (
+        pq.ParquetFile(parts[0])
+        .metadata.row_group(0)
+        .column(prediction_schema().names.index(column))
+    )
+    data = bytearray(parts[0].read_bytes())
+    data[chunk.data_page_offset : chunk.data_page_offset + 40] = bytes(40)  # its page header
+    parts[0].write_bytes(bytes(data))
+    gather_fails(
+        parts, table, tmp_path, "(?s)" + re.escape(f"{parts[0]}: damaged (") + ".*" + REMAKE
+    )
 
 
 class SteppingClock:

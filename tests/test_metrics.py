@@ -10,8 +10,9 @@ import pytest
 from mnist_pipeline.metrics import (
     MetricsError,
     accuracy_summary,
-    confusion_frame,
+    confusion_csv,
     confusion_matrix,
+    per_class_csv,
     per_class_table,
 )
 
@@ -91,12 +92,11 @@ def test_accuracy_summary():
 
 def test_per_class_table_by_hand():
     table = per_class_table(CM, NAMES)
-    assert list(table.columns) == ["class", "name", "support", "precision", "recall", "f1"]
-    assert table["name"].tolist() == [*NAMES, "macro avg", "weighted avg"]
-    assert table["class"].tolist()[:4] == [0, 1, 2, 3]
-    assert table["class"].isna().tolist() == [False] * 4 + [True, True]
+    assert list(table) == ["class", "name", "support", "precision", "recall", "f1"]
+    assert table["name"] == [*NAMES, "macro avg", "weighted avg"]
+    assert table["class"] == [0, 1, 2, 3, None, None]
     # support = row sums 3, 2, 4, 1 (total 10); column sums (times predicted) 3, 3, 4, 0.
-    assert table["support"].tolist() == [3, 2, 4, 1, 10, 10]
+    assert table["support"] == [3, 2, 4, 1, 10, 10]
     # precision = diagonal / column sum; class 3 is never predicted -> 0.
     precision = [F(2, 3), F(2, 3), F(3, 4), F(0)]
     # recall = diagonal / row sum
@@ -115,20 +115,20 @@ def test_per_class_table_by_hand():
         ["precision", "recall", "f1"], [precision, recall, f1], macro, weighted, strict=True
     ):
         expected = [float(v) for v in [*per_class, m, w]]
-        np.testing.assert_allclose(table[column].to_numpy(), expected, rtol=1e-12, err_msg=column)
+        np.testing.assert_allclose(table[column], expected, rtol=1e-12, err_msg=column)
 
 
 def test_class_absent_everywhere_scores_zero():
     cm = np.array([[5, 0], [0, 0]])  # class 1 neither in targets nor in predictions
-    table = per_class_table(cm, ["a", "b"]).set_index("name")
+    table = pd.DataFrame(per_class_table(cm, ["a", "b"])).set_index("name")
     assert table.loc["b", ["precision", "recall", "f1"]].tolist() == [0.0, 0.0, 0.0]
     # macro averages the zero in: (1 + 0) / 2; weighted gives it weight 0 (support 0)
     assert table.loc["macro avg", "precision"] == 0.5
     assert table.loc["weighted avg", "precision"] == 1.0
 
 
-def test_confusion_frame_csv():
-    text = confusion_frame(CM, NAMES).to_csv()
+def test_confusion_csv():
+    text = confusion_csv(CM, NAMES)
     expected = (
         "true \\ predicted,zero,one,two,three\n"
         "zero,2,1,0,0\n"
@@ -139,6 +139,32 @@ def test_confusion_frame_csv():
     assert text == expected
     back = pd.read_csv(io.StringIO(text), index_col=0)
     np.testing.assert_array_equal(back.to_numpy(), CM)
+
+
+def test_per_class_csv():
+    text = per_class_csv(per_class_table(CM, NAMES))
+    assert text.splitlines()[:2] == [
+        "class,name,support,precision,recall,f1",
+        "0,zero,3,0.666667,0.666667,0.666667",
+    ]
+    assert text.splitlines()[-1] == ",weighted avg,10,0.633333,0.700000,0.660000"
+    assert text.endswith("\n") and "\r" not in text
+
+
+# Names a CSV must quote (comma, quote, line break), and others it must not.
+AWKWARD = ["T-shirt/top", 'say "hi"', "a,b", "two\nlines", " spaced ", "é", "true \\ x", "7"]
+
+
+def test_the_csv_files_are_what_pandas_wrote():
+    """per_class.csv and confusion_matrix.csv keep the bytes pandas' to_csv gave them."""
+    rng = np.random.default_rng(5)
+    cm = rng.integers(0, 1000, size=(len(AWKWARD), len(AWKWARD)))
+    cm[3] = 0  # a class absent from the targets
+    table = per_class_table(cm, AWKWARD)
+    frame = pd.DataFrame({**table, "class": pd.array(table["class"], dtype="Int64")})
+    assert per_class_csv(table) == frame.to_csv(index=False, float_format="%.6f")
+    index = pd.Index(AWKWARD, name="true \\ predicted")
+    assert confusion_csv(cm, AWKWARD) == pd.DataFrame(cm, index=index, columns=AWKWARD).to_csv()
 
 
 @pytest.mark.parametrize(
@@ -153,7 +179,7 @@ def test_confusion_frame_csv():
     ],
 )
 def test_bad_confusion_matrix(cm, names, message):
-    for build in (confusion_frame, per_class_table):
+    for build in (confusion_csv, per_class_table):
         with pytest.raises(MetricsError, match=message):
             build(cm, names)
 

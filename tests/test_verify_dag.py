@@ -122,8 +122,8 @@ def test_a_shard_missing_its_tail_is_named_by_the_gather(built, project):
     assert pq.read_table(project / PREDICTIONS).equals(pq.read_table(built / PREDICTIONS))
 
 
-METRICS = ["accuracy.json", "per_class.csv", "confusion_matrix.csv", "confusion_matrix.png"]
-PICTURES = ["samples.png", "misclassified.png"]
+METRICS = ["accuracy.json", "per_class.csv", "confusion_matrix.csv"]
+PICTURES = ["samples.png", "misclassified.png", "confusion_matrix.png"]
 
 
 def with_target(table: pa.Table, row: int, value: int) -> pa.Table:
@@ -135,9 +135,9 @@ def with_target(table: pa.Table, row: int, value: int) -> pa.Table:
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda t: t.slice(0, TEST_ROWS - 1), "299 rows, expected 300 (the predictions: rows 0"),
+        (lambda t: t.slice(0, t.num_rows - 1), "149 rows, expected 150 (shard 1-of-2: rows 0"),
         (
-            lambda t: t.take(np.r_[0:5, 6, 5, 7:TEST_ROWS]),
+            lambda t: t.take(np.r_[0:5, 6, 5, 7 : t.num_rows]),
             "the row for table row 5 has index 6: rows are missing, repeated or out of order",
         ),
         (lambda t: with_target(t, 42, 10), "row 42 has target 10, but row 42 of"),
@@ -148,12 +148,14 @@ def with_target(table: pa.Table, row: int, value: int) -> pa.Table:
 def test_predictions_that_are_not_the_tables_rows_are_refused_by_the_evaluation(
     built, project, edit, message, job
 ):
-    path = project / PREDICTIONS
+    """The evaluation reads the shards, as the gathering does, and checks them as it does."""
+    shard = SHARD.format(1)
+    path = project / shard
     if edit is None:
         path.write_bytes(path.read_bytes()[:-100])
     else:
         pq.write_table(edit(pq.read_table(path)), path)
-    fails(project, f"{REPORTS}/{job}", f"{PREDICTIONS}: {message}", REMAKE)
+    fails(project, f"{REPORTS}/{job}", f"{shard}: {message}", REMAKE)
     # The job's outputs are gone, none half-written (the other job's are untouched).
     made_with = {"accuracy.json": METRICS, "samples.png": PICTURES}[job]
     assert not [f for f in made_with if (project / REPORTS / f).exists()]

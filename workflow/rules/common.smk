@@ -201,9 +201,10 @@ def final_outputs():
         file=REPORT_FILES,
     )
     outputs += expand(
-        "results/predictions/{dataset}/{split}.csv",
+        "results/predictions/{dataset}/{split}.{format}",
         dataset=dataset,
         split=config["splits"],
+        format=["parquet", "csv"],
     )
     if trains_model():
         outputs.append(f"results/reports/{dataset}/training_curves.png")

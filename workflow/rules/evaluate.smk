@@ -1,6 +1,11 @@
+# The scores and the pictures read the prediction shards, as the CSV does: gathering them into
+# one file gates neither. The scores decode three columns and write text, without pandas or
+# matplotlib; every picture, the confusion matrix's too, is drawn by the pictures' job.
 rule evaluate_metrics:
     input:
-        predictions="results/predictions/{dataset}/{split}.parquet",
+        shards=gather.predict(
+            "results/predictions/{{dataset}}/shards/{{split}}/{scatteritem}.parquet"
+        ),
         table="results/parquet/{dataset}/{split}.parquet",
         weights=model_weights,
     output:
@@ -25,13 +30,6 @@ rule evaluate_metrics:
             subcategory="{dataset} {split}",
             labels=report_labels("confusion matrix (table)"),
         ),
-        confusion_png=report(
-            "results/reports/{dataset}/{split}/confusion_matrix.png",
-            caption="../report/confusion_matrix.rst",
-            category="Evaluation",
-            subcategory="{dataset} {split}",
-            labels=report_labels("confusion matrix"),
-        ),
     log:
         "results/logs/evaluate_metrics/{dataset}/{split}.log",
     benchmark:
@@ -51,11 +49,14 @@ rule evaluate_metrics:
         "../scripts/evaluate_metrics.py"
 
 
-# The pictures read the predictions and the table only as far as the images they show: a job of
-# their own, beside the metrics, which read every row.
+# The pictures read the predictions and the table only as far as the images they show (but the
+# three scored columns, read whole for the confusion matrix): a job of their own, beside the
+# metrics.
 rule evaluate_pictures:
     input:
-        predictions="results/predictions/{dataset}/{split}.parquet",
+        shards=gather.predict(
+            "results/predictions/{{dataset}}/shards/{{split}}/{scatteritem}.parquet"
+        ),
         table="results/parquet/{dataset}/{split}.parquet",
     output:
         samples=report(
@@ -71,6 +72,13 @@ rule evaluate_pictures:
             category="Pictures",
             subcategory="{dataset} {split}",
             labels=report_labels("misclassified"),
+        ),
+        confusion_png=report(
+            "results/reports/{dataset}/{split}/confusion_matrix.png",
+            caption="../report/confusion_matrix.rst",
+            category="Evaluation",
+            subcategory="{dataset} {split}",
+            labels=report_labels("confusion matrix"),
         ),
     log:
         "results/logs/evaluate_pictures/{dataset}/{split}.log",

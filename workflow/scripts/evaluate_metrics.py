@@ -3,7 +3,7 @@ from mnist_pipeline.rulelog import rule_log
 
 with rule_log(snakemake.log[0]) as log:
     params = snakemake.params
-    scores = score(snakemake.input.predictions, snakemake.input.table, params.classes)
+    scores = score(snakemake.input.shards, snakemake.input.table, params.classes)
     write_scores(
         scores,
         snakemake.output,

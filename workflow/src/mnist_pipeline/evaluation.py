@@ -1,6 +1,8 @@
-"""Score a prediction file: accuracy, per-class metrics and the confusion matrix.
+"""Score the predictions of a split: accuracy, per-class metrics and the confusion matrix.
 
-The pictures of its images are drawn by another job (mnist_pipeline.pictures)."""
+No pandas and no matplotlib here: the job that scores a split reads three columns and writes
+text. The pictures, the confusion matrix's among them, are drawn by another job
+(mnist_pipeline.pictures)."""
 
 import json
 from collections.abc import Mapping, Sequence
@@ -9,13 +11,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from .arrays import values
 from .atomic import atomic_path
 from .digest import sha256_of
-from .inference import checked_predictions
-from .metrics import accuracy_summary, confusion_frame, confusion_matrix, per_class_table
-from .plots import plot_confusion_matrix
+from .inference import CHECKED_COLUMNS, shard_batches
+from .metrics import (
+    accuracy_summary,
+    confusion_csv,
+    confusion_matrix,
+    per_class_csv,
+    per_class_table,
+)
 
 
 @dataclass(frozen=True)
@@ -25,21 +32,23 @@ class Scores:
     classes: list[str]
     confusion: np.ndarray
     summary: dict[str, Any]
-    per_class: pd.DataFrame
+    per_class: dict[str, list]  # metrics.per_class_table
 
 
-def score(predictions: str | Path, table: str | Path, classes: Sequence[str]) -> Scores:
-    """Count the predictions of `table`: confusion matrix, accuracy and per-class metrics.
+def score(shards: Sequence[str | Path], table: str | Path, classes: Sequence[str]) -> Scores:
+    """Count the predictions of `table`, from its shard files in order (or the one gathered
+    file): confusion matrix, accuracy and per-class metrics.
 
     The predictions must be exactly the table's rows in order, with the table's targets and one
-    probability column per class; they are checked as they are read, in batches, so memory does
-    not grow with the table.
+    probability column per class (see `shard_batches`); they are checked as they are read, in
+    batches, so memory does not grow with the table. Of their columns only the checked ones are
+    decoded: the probabilities do not count.
     """
     n_classes = len(classes)
     confusion = np.zeros((n_classes, n_classes), dtype=np.int64)
-    for batch in checked_predictions(predictions, table, classes=n_classes):
-        target = batch.column("target").to_numpy()
-        predicted = batch.column("predicted").to_numpy()
+    for batch in shard_batches(shards, table, n_classes, columns=CHECKED_COLUMNS):
+        target = values(batch.column("target"))
+        predicted = values(batch.column("predicted"))
         confusion += confusion_matrix(target, predicted, n_classes)
     return Scores(
         classes=list(classes),
@@ -52,17 +61,13 @@ def score(predictions: str | Path, table: str | Path, classes: Sequence[str]) ->
 def write_scores(
     scores: Scores, outputs: Any, about: Mapping[str, Any], weights: str | Path
 ) -> None:
-    """Write accuracy, per_class, confusion_csv and confusion_png, as named by `outputs`."""
+    """Write accuracy, per_class and confusion_csv, as named by `outputs`."""
     accuracy = {**about, **scores.summary, "weights_sha256": sha256_of(weights)}
-    with atomic_path(outputs.accuracy) as tmp:
-        tmp.write_text(json.dumps(accuracy, indent=2) + "\n")
-    with atomic_path(outputs.per_class) as tmp:
-        scores.per_class.to_csv(tmp, index=False, float_format="%.6f")
-    with atomic_path(outputs.confusion_csv) as tmp:
-        confusion_frame(scores.confusion, scores.classes).to_csv(tmp)
-    plot_confusion_matrix(
-        scores.confusion,
-        scores.classes,
-        outputs.confusion_png,
-        f"{about['dataset']} {about['split']}: accuracy {scores.summary['accuracy']:.4f}",
-    )
+    texts = {
+        outputs.accuracy: json.dumps(accuracy, indent=2) + "\n",
+        outputs.per_class: per_class_csv(scores.per_class),
+        outputs.confusion_csv: confusion_csv(scores.confusion, scores.classes),
+    }
+    for path, text in texts.items():
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")

@@ -10,6 +10,7 @@ import functools
 import logging
 import os
 import re
+import shutil
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from .arrays import values
 from .atomic import atomic_path
 from .dims import CLASSES
 from .errors import MnistPipelineError
@@ -35,6 +37,8 @@ RUN_ROWS = 16_384  # rows of consecutive batches one thread predicts at a time
 # Probabilities do not repeat: dictionaries would only cost time; split into byte streams,
 # floats compress better.
 WRITE_OPTIONS = {"compression": "lz4", "use_dictionary": False, "use_byte_stream_split": True}
+# What every read of a predictions file checks: its first three columns, always decoded.
+CHECKED_COLUMNS = ("index", "target", "predicted")
 REMAKE = "Delete it and rerun, so it is made again."
 _LOG = logging.getLogger(__name__)
 
@@ -198,9 +202,18 @@ def gather_predictions(
     Streams; each shard is checked to hold exactly its part of the table's rows, predicted by
     a network of `classes` outputs (see `shard_batches`). Progress goes to `log` every few
     seconds of a long gather.
+
+    A single shard, once checked, is copied as it is: it was written with the schema and the
+    options encoding it again would use, so the copy holds what that would write (in the row
+    groups predict made), without the cost of encoding.
     """
     batches = _gathered(shards, table, parquet, classes, log)
-    return write_parquet(batches, parquet, prediction_schema(classes))
+    if len(shards) != 1:
+        return write_parquet(batches, parquet, prediction_schema(classes))
+    rows = sum(batch.num_rows for batch in batches)
+    with atomic_path(parquet) as tmp:
+        shutil.copyfile(shards[0], tmp)
+    return rows
 
 
 def write_csv(
@@ -237,15 +250,23 @@ def _gathered(
 
 
 def shard_batches(
-    shards: Sequence[str | Path], table: str | Path, classes: int = CLASSES
+    shards: Sequence[str | Path],
+    table: str | Path,
+    classes: int = CLASSES,
+    *,
+    columns: Sequence[str] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The batches of the shard files in order, shard I of N checked to hold exactly the rows
-    `shard_rows` gives it (so a shard missing its tail is named, not the one after it)."""
+    `shard_rows` gives it (so a shard missing its tail is named, not the one after it).
+
+    `columns`: as for `checked_predictions`."""
     total = num_rows(table)
     for shard, path in enumerate(shards):
         start, stop = shard_rows(total, shard, len(shards))
         what = f"shard {shard + 1}-of-{len(shards)}"
-        yield from checked_predictions(path, table, start, stop, what=what, classes=classes)
+        yield from checked_predictions(
+            path, table, start, stop, what=what, classes=classes, columns=columns
+        )
 
 
 def checked_predictions(
@@ -256,18 +277,23 @@ def checked_predictions(
     *,
     what: str = "the predictions",
     classes: int = CLASSES,
+    columns: Sequence[str] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The batches of a predictions file that must hold rows [start, stop) of `table` (stop
     None: to its end), checked as they are read: the columns (those of `classes` classes) and
     the row count (from the footer, before any row), then each row's index and target (against
     the table's) and its predicted class.
 
-    Anything else raises a PredictionError naming the file and the first row that is wrong.
-    Memory is O(READ_ROWS + a row group of the table's target column).
+    `columns` names the columns to decode (None: all); the checked ones (CHECKED_COLUMNS) are
+    always decoded, and come first. Anything else raises a PredictionError naming the file and
+    the first row that is wrong. Memory is O(READ_ROWS + a row group of the table's target
+    column).
     """
     total = num_rows(table)
     stop = total if stop is None else stop
-    file = _open_predictions(path, prediction_schema(classes))
+    schema = prediction_schema(classes)
+    read = _read_columns(schema, columns)
+    file = _open_predictions(path, schema)
     with file:
         found = file.metadata.num_rows
         if found != stop - start:
@@ -278,7 +304,7 @@ def checked_predictions(
             )
         targets = _Cursor(iter_targets(table, start, stop))
         at = start
-        for batch in _read_batches(file, path):
+        for batch in _read_batches(file, path, read):
             n = batch.num_rows
             _check_rows(path, table, at, batch, targets.take(n), classes)
             at += n
@@ -301,9 +327,22 @@ def _open_predictions(path: str | Path, schema: pa.Schema) -> pq.ParquetFile:
     return file
 
 
-def _read_batches(file: pq.ParquetFile, path: str | Path) -> Iterator[pa.RecordBatch]:
-    """The file's record batches; damage found while reading them becomes a PredictionError."""
-    batches = file.iter_batches(batch_size=READ_ROWS)
+def _read_columns(schema: pa.Schema, columns: Sequence[str] | None) -> list[str] | None:
+    """The columns to decode: the checked ones, then those of `columns` (None: all)."""
+    if columns is None:
+        return None
+    unknown = [name for name in columns if name not in schema.names]
+    if unknown:
+        raise ValueError(f"no prediction column(s) {unknown}: the columns are {schema.names}")
+    return [*CHECKED_COLUMNS, *(name for name in columns if name not in CHECKED_COLUMNS)]
+
+
+def _read_batches(
+    file: pq.ParquetFile, path: str | Path, columns: list[str] | None = None
+) -> Iterator[pa.RecordBatch]:
+    """The file's record batches (of `columns`, None: all); damage found while reading them
+    becomes a PredictionError."""
+    batches = file.iter_batches(batch_size=READ_ROWS, columns=columns)
     while True:
         try:
             batch = next(batches)
@@ -331,7 +370,7 @@ def _check_rows(
     classes: int,
 ) -> None:
     """Rows at.. of a predictions file must be the table's rows at.., with the table's targets."""
-    index = batch.column(0).to_numpy()
+    index = values(batch.column(0))
     bad = np.flatnonzero(index != np.arange(at, at + len(index)))
     if bad.size:
         row = at + int(bad[0])
@@ -339,7 +378,7 @@ def _check_rows(
             f"{os.fspath(path)}: the row for table row {row} has index {index[bad[0]]}: rows "
             f"are missing, repeated or out of order. {REMAKE}"
         )
-    target = batch.column(1).to_numpy()
+    target = values(batch.column(1))
     bad = np.flatnonzero(target != targets)
     if bad.size:
         row = at + int(bad[0])
@@ -348,7 +387,7 @@ def _check_rows(
             f"{os.fspath(table)} has target {targets[bad[0]]} ({bad.size} of rows {at}.."
             f"{at + len(target) - 1} differ): these are not predictions of this table. {REMAKE}"
         )
-    predicted = batch.column(2).to_numpy()
+    predicted = values(batch.column(2))
     bad = np.flatnonzero(predicted >= classes)
     if bad.size:
         raise PredictionError(

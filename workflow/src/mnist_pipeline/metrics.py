@@ -1,9 +1,12 @@
-"""Scores for predictions: confusion matrix, accuracy, per-class precision, recall and F1."""
+"""Scores for predictions: confusion matrix, accuracy, per-class precision, recall and F1.
 
-from collections.abc import Sequence
+Plain numpy and the csv module: the job that scores a split does not pay pandas' import."""
+
+import csv
+import io
+from collections.abc import Iterable, Sequence
 
 import numpy as np
-import pandas as pd
 
 from .dims import CLASSES
 from .errors import MnistPipelineError
@@ -85,15 +88,22 @@ def _total(cm: np.ndarray) -> int:
     return total
 
 
-def confusion_frame(cm, class_names: Sequence[str]) -> pd.DataFrame:
-    """The matrix with class names on rows (true) and columns (predicted), for CSV.
-
-    The index is named "true \\ predicted", which becomes the CSV's top-left cell.
-    """
+def confusion_csv(cm, class_names: Sequence[str]) -> str:
+    """The matrix as CSV text, with class names on rows (true) and columns (predicted), and
+    "true \\ predicted" in the top-left cell."""
     cm = _checked(cm, class_names)
     names = [str(name) for name in class_names]
-    index = pd.Index(names, name="true \\ predicted")
-    return pd.DataFrame(cm, index=index, columns=pd.Index(names))
+    rows = ([name, *counts] for name, counts in zip(names, cm.tolist(), strict=True))
+    return _csv_text(["true \\ predicted", *names], rows)
+
+
+def _csv_text(header: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
+    """Rows as CSV text: minimal quoting, "\\n" line ends."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def accuracy_summary(cm) -> dict:
@@ -111,14 +121,18 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return out
 
 
-def per_class_table(cm, class_names: Sequence[str]) -> pd.DataFrame:
+PER_CLASS_COLUMNS = ("class", "name", "support", "precision", "recall", "f1")
+SCORE_FORMAT = "%.6f"  # precision, recall and F1 in per_class.csv
+
+
+def per_class_table(cm, class_names: Sequence[str]) -> dict[str, list]:
     """Support, precision, recall and F1 per class, then "macro avg" and "weighted avg" rows.
 
-    Columns: class (index, empty on the average rows), name, support (true count), precision,
-    recall, f1. A class never predicted has precision 0.0; a class absent from the targets has
-    recall 0.0; f1 is 0.0 where precision + recall is 0 (scikit-learn's zero_division=0).
-    "macro avg" is the plain mean over all classes, "weighted avg" weighs each class by its
-    support; both rows give the total support.
+    Columns (PER_CLASS_COLUMNS, in order): class (None on the average rows), name, support
+    (true count), precision, recall, f1. A class never predicted has precision 0.0; a class
+    absent from the targets has recall 0.0; f1 is 0.0 where precision + recall is 0
+    (scikit-learn's zero_division=0). "macro avg" is the plain mean over all classes,
+    "weighted avg" weighs each class by its support; both rows give the total support.
     """
     cm = _checked(cm, class_names)
     total = _total(cm)
@@ -131,13 +145,22 @@ def per_class_table(cm, class_names: Sequence[str]) -> pd.DataFrame:
     macro = scores.mean(axis=0)
     weighted = support @ scores / total
     n = cm.shape[0]
-    return pd.DataFrame(
-        {
-            "class": pd.array([*range(n), None, None], dtype="Int64"),
-            "name": [str(name) for name in class_names] + ["macro avg", "weighted avg"],
-            "support": np.append(support, [total, total]).astype(np.int64),
-            "precision": np.append(precision, [macro[0], weighted[0]]),
-            "recall": np.append(recall, [macro[1], weighted[1]]),
-            "f1": np.append(f1, [macro[2], weighted[2]]),
-        }
+    return {
+        "class": [*range(n), None, None],
+        "name": [str(name) for name in class_names] + ["macro avg", "weighted avg"],
+        "support": np.append(support, [total, total]).tolist(),
+        "precision": np.append(precision, [macro[0], weighted[0]]).tolist(),
+        "recall": np.append(recall, [macro[1], weighted[1]]).tolist(),
+        "f1": np.append(f1, [macro[2], weighted[2]]).tolist(),
+    }
+
+
+def per_class_csv(table: dict[str, list]) -> str:
+    """A `per_class_table` as CSV text: scores to six decimals, no class on the average rows."""
+    rows = (
+        ["" if cls is None else cls, name, support, *(SCORE_FORMAT % v for v in scores)]
+        for cls, name, support, *scores in zip(
+            *(table[column] for column in PER_CLASS_COLUMNS), strict=True
+        )
     )
+    return _csv_text(PER_CLASS_COLUMNS, rows)

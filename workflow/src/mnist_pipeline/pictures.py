@@ -1,5 +1,6 @@
 """The pictures of a split: its first images, and the first it misclassified, from the prediction
-file and the table, reading of each only as far as the images shown."""
+shards and the table, reading of each only as far as the images shown; and its confusion matrix.
+"""
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -9,9 +10,11 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from .arrays import values
 from .dims import CLASSES
-from .inference import checked_predictions, prediction_schema, prob_columns
-from .plots import plot_misclassified, plot_samples
+from .evaluation import Scores
+from .inference import prediction_schema, prob_columns, shard_batches
+from .plots import plot_confusion_matrix, plot_misclassified, plot_samples
 from .tables import take_rows
 
 PICTURES = 25
@@ -30,10 +33,14 @@ class Pictures:
 
 
 def pick_pictures(
-    predictions: str | Path, table: str | Path, classes: int = CLASSES, pictures: int = PICTURES
+    shards: Sequence[str | Path],
+    table: str | Path,
+    classes: int = CLASSES,
+    pictures: int = PICTURES,
 ) -> Pictures:
     """The first `pictures` images of `table` and its first `pictures` misclassified ones, from
-    the predictions of a network of `classes` outputs.
+    the predictions of a network of `classes` outputs: its shard files in order (or the one
+    gathered file).
 
     Reads the predictions (checked as they are read, as everywhere) only until those mistakes
     are found, and of the table only the row groups that hold the images shown.
@@ -41,34 +48,35 @@ def pick_pictures(
     first: list[np.ndarray] = []  # the targets of the first `pictures` rows
     wrong: list[pa.RecordBatch] = []  # the first `pictures` misclassified rows
     rows = found = 0
-    for batch in checked_predictions(predictions, table, classes=classes):
-        target = batch.column("target").to_numpy()
-        predicted = batch.column("predicted").to_numpy()
+    for batch in shard_batches(shards, table, classes):
+        target = values(batch.column("target"))
+        predicted = values(batch.column("predicted"))
         first.append(target[: max(pictures - rows, 0)])
         mistakes = np.flatnonzero(target != predicted)[: pictures - found]
-        wrong.append(batch.take(pa.array(mistakes)))
+        wrong.extend(batch.slice(int(row), 1) for row in mistakes)  # pa.array would load pandas
         found += len(mistakes)
         rows += batch.num_rows
         if found == pictures and rows >= pictures:
             break
     wrong_rows = pa.Table.from_batches(wrong, schema=prediction_schema(classes))
-    probs = np.stack([wrong_rows[name].to_numpy() for name in prob_columns(classes)], axis=1)
+    probs = np.stack([values(wrong_rows[name]) for name in prob_columns(classes)], axis=1)
     sample_labels = np.concatenate([np.empty(0, dtype=np.uint8), *first])
     return Pictures(
         sample_images=take_rows(table, np.arange(len(sample_labels))),
         sample_labels=sample_labels,
-        wrong_images=take_rows(table, wrong_rows["index"].to_numpy()),
-        wrong_target=wrong_rows["target"].to_numpy(),
-        wrong_predicted=wrong_rows["predicted"].to_numpy(),
+        wrong_images=take_rows(table, values(wrong_rows["index"])),
+        wrong_target=values(wrong_rows["target"]),
+        wrong_predicted=values(wrong_rows["predicted"]),
         wrong_confidence=probs.max(axis=1, initial=0),
     )
 
 
 def write_pictures(
-    pictures: Pictures, classes: Sequence[str], outputs: Any, about: Mapping[str, Any]
+    pictures: Pictures, scores: Scores, outputs: Any, about: Mapping[str, Any]
 ) -> None:
-    """Write samples and misclassified, as named by `outputs`."""
+    """Write samples, misclassified and confusion_png, as named by `outputs`."""
     p = pictures
+    classes = scores.classes
     title = f"{about['dataset']} {about['split']}"
     plot_samples(
         p.sample_images, p.sample_labels, classes, outputs.samples, f"{title}: first images"
@@ -81,4 +89,10 @@ def write_pictures(
         classes,
         outputs.misclassified,
         f"{title}: misclassified",
+    )
+    plot_confusion_matrix(
+        scores.confusion,
+        classes,
+        outputs.confusion_png,
+        f"{title}: accuracy {scores.summary['accuracy']:.4f}",
     )

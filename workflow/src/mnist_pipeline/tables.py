@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .arrays import values
 from .atomic import atomic_path
 from .bundle import Source, ZipMember, source_name, source_sha256
 from .dims import CLASSES, PIXELS, SIDE
@@ -337,16 +338,16 @@ def _read_group(file: pq.ParquetFile, group: int) -> tuple[np.ndarray, np.ndarra
         part = file.read_row_group(group, columns=COLUMNS[first : first + _READ_COLUMNS])
         for i, column in enumerate(part.columns, start=first):
             if i < N_PIXELS:
-                pixels[i] = column.to_numpy()
+                pixels[i] = values(column)
             else:
-                target = column.to_numpy().copy()
+                target = values(column).copy()
     return pixels.T, target
 
 
 def _targets(file: pq.ParquetFile, start: int, stop: int) -> Iterator[np.ndarray]:
     with file:
         for group, keep in _groups(file, start, stop):
-            yield file.read_row_group(group, columns=[TARGET]).column(0).to_numpy()[keep]
+            yield values(file.read_row_group(group, columns=[TARGET]).column(0))[keep]
 
 
 def _rebatch(
