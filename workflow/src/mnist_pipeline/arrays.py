@@ -28,7 +28,7 @@ def values(array: pa.Array | pa.ChunkedArray) -> np.ndarray:
     Numbers without nulls are viewed in place (a chunked array's chunks joined first); anything
     else goes through `to_numpy`, with its rules (nulls raise)."""
     if isinstance(array, pa.ChunkedArray):
-        array = array.combine_chunks()
+        array = array.chunk(0) if array.num_chunks == 1 else array.combine_chunks()
     dtype = _DTYPES.get(array.type)
     if dtype is None or array.null_count:
         return array.to_numpy()
