@@ -19,6 +19,8 @@ def test_values_are_what_to_numpy_gives(dtype):
         np.testing.assert_array_equal(got, array.to_numpy())
     chunked = pa.chunked_array([data.slice(0, 3), data.slice(7)])
     np.testing.assert_array_equal(values(chunked), chunked.to_numpy())
+    one = pa.chunked_array([data.slice(2, 5)])
+    np.testing.assert_array_equal(values(one), one.to_numpy())
     assert values(pa.chunked_array([], type=data.type)).dtype == dtype
 
 
