@@ -114,6 +114,13 @@ def test_columns_schema_and_row_groups(table, split):
     meta = pq.ParquetFile(table).metadata
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [8, 8, 8, 8, 5]
     assert list(table.parent.iterdir()) == [table]
+    # Statistics for the target (row groups of a class can be skipped), none for the pixels.
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        assert not any(group.column(c).is_stats_set for c in range(784))
+        stats = group.column(784).statistics
+        rows = labels[GROUP * i : GROUP * (i + 1)]
+        assert (stats.min, stats.max) == (rows.min(), rows.max())
 
 
 def test_count_mismatch(tmp_path, split):
