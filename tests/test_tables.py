@@ -123,6 +123,17 @@ def test_columns_schema_and_row_groups(table, split):
         assert (stats.min, stats.max) == (rows.min(), rows.max())
 
 
+def test_row_groups_are_filled_from_several_image_blocks(tmp_path, split, monkeypatch):
+    monkeypatch.setattr(tables, "_BLOCK_ROWS", 3)  # blocks of 2 rows: 4 to a group, then 2, 2, 1
+    images, labels = split
+    dest = convert_split(tmp_path, split)
+    x, target = read_arrays(dest)
+    np.testing.assert_array_equal(x, images.reshape(ROWS, 784))
+    np.testing.assert_array_equal(target, labels)
+    meta = pq.ParquetFile(dest).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [8, 8, 8, 8, 5]
+
+
 def test_count_mismatch(tmp_path, split):
     images, labels = split
     paths = write_pair(tmp_path, images, labels[:-1])
