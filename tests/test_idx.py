@@ -53,6 +53,19 @@ def test_images_round_trip_in_chunks(tmp_path, split, chunk_rows):
     np.testing.assert_array_equal(np.concatenate(chunks), images.reshape(23, 784))
 
 
+def test_reused_chunks_share_one_buffer_and_each_holds_its_images(tmp_path, split):
+    images, _ = split
+    path = write(tmp_path / "i.gz", gz(idx_images(images)))
+    chunks = iter_image_chunks(path, 7, reuse=True)
+    first = next(chunks)
+    copies = [first.copy()]
+    for chunk in chunks:  # 7, 7, 2 more
+        assert np.shares_memory(chunk, first)
+        copies.append(chunk.copy())
+    assert [len(c) for c in copies] == [7, 7, 7, 2]
+    np.testing.assert_array_equal(np.concatenate(copies), images.reshape(23, 784))
+
+
 def test_rows_and_cols_are_read_in_order(tmp_path):
     images = (np.arange(2 * 28 * 28) % 251).astype(np.uint8).reshape(2, 28, 28)
     path = write(tmp_path / "i.gz", gz(idx_images(images)))

@@ -114,6 +114,24 @@ def test_columns_schema_and_row_groups(table, split):
     meta = pq.ParquetFile(table).metadata
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [8, 8, 8, 8, 5]
     assert list(table.parent.iterdir()) == [table]
+    # Statistics for the target (row groups of a class can be skipped), none for the pixels.
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        assert not any(group.column(c).is_stats_set for c in range(784))
+        stats = group.column(784).statistics
+        rows = labels[GROUP * i : GROUP * (i + 1)]
+        assert (stats.min, stats.max) == (rows.min(), rows.max())
+
+
+def test_row_groups_are_filled_from_several_image_blocks(tmp_path, split, monkeypatch):
+    monkeypatch.setattr(tables, "_BLOCK_ROWS", 3)  # blocks of 2 rows: 4 to a group, then 2, 2, 1
+    images, labels = split
+    dest = convert_split(tmp_path, split)
+    x, target = read_arrays(dest)
+    np.testing.assert_array_equal(x, images.reshape(ROWS, 784))
+    np.testing.assert_array_equal(target, labels)
+    meta = pq.ParquetFile(dest).metadata
+    assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [8, 8, 8, 8, 5]
 
 
 def test_count_mismatch(tmp_path, split):

@@ -1,6 +1,12 @@
-from mnist_pipeline.bundle import bundle_members
-from mnist_pipeline.rulelog import rule_log
-from mnist_pipeline.tables import convert_idx_to_parquet
+import os
+
+# Conversion uses no BLAS: OpenBLAS's threads would only start (and spin) for nothing. Set
+# before numpy loads it.
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+
+from mnist_pipeline.bundle import bundle_members  # noqa: E402
+from mnist_pipeline.rulelog import rule_log  # noqa: E402
+from mnist_pipeline.tables import convert_idx_to_parquet  # noqa: E402
 
 with rule_log(snakemake.log[0]) as log:
     params = snakemake.params

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from typing import BinaryIO
 
 import numpy as np
-from zlib_ng import gzip_ng_threaded, zlib_ng
+from zlib_ng import gzip_ng, zlib_ng
 
 from .bundle import Source, open_source, source_name
 from .digest import Digest, HashingReader
@@ -41,7 +41,6 @@ _KINDS = {IMAGES_MAGIC: "IDX images file", LABELS_MAGIC: "IDX labels file"}
 # Bytes after the payload are an error; this many are read to say how many, no more.
 _TRAILING_SHOWN = 1 << 20
 _LABEL_CHUNK = 1 << 20
-_INFLATE_BLOCK = 1 << 16  # it reads the file 8 blocks at a time
 _AGAIN = "Delete it and rerun, so it is downloaded and verified again."
 
 
@@ -88,10 +87,8 @@ def _open_gzip(path: Source, digest: Digest | None = None) -> Iterator[tuple[str
             source = raw if digest is None else HashingReader(raw, digest)
             try:
                 # zlib-ng inflates much faster than zlib, with the gzip module's behaviour, and
-                # here in a thread of its own, blocks of _INFLATE_BLOCK ahead of the reader.
-                with gzip_ng_threaded.open(
-                    source, "rb", threads=1, block_size=_INFLATE_BLOCK
-                ) as stream:
+                # straight into the buffer a large readinto gives it.
+                with gzip_ng.open(source, "rb") as stream:
                     yield name, stream
             except EOFError as err:
                 raise IdxFormatError(
@@ -176,27 +173,33 @@ def _check_chunk_rows(chunk_rows: int) -> None:
 
 
 def iter_image_chunks(
-    path: Source, chunk_rows: int, *, digest: Digest | None = None
+    path: Source, chunk_rows: int, *, digest: Digest | None = None, reuse: bool = False
 ) -> Iterator[np.ndarray]:
     """Yield the images as uint8 arrays of shape (n, 784), n <= chunk_rows, in file order.
 
     Streams from the .gz in O(chunk_rows) memory. A short payload raises as soon as it is seen;
     bytes after the last image raise after the last chunk has been yielded. A `digest` (e.g.
     hashlib.sha256()) is fed every byte of the file as stored, and is complete once the
-    iterator is exhausted.
+    iterator is exhausted. `reuse`: every chunk is read into the same buffer, so a chunk holds
+    its images only until the next one is asked for (no fresh memory to fault in per chunk).
     """
     _check_chunk_rows(chunk_rows)
-    return _image_chunks(path, chunk_rows, digest)
+    return _image_chunks(path, chunk_rows, digest, reuse)
 
 
-def _image_chunks(path: Source, chunk_rows: int, digest: Digest | None) -> Iterator[np.ndarray]:
+def _image_chunks(
+    path: Source, chunk_rows: int, digest: Digest | None, reuse: bool
+) -> Iterator[np.ndarray]:
     size = SIDE * SIDE
     with _open_gzip(path, digest) as (name, stream):
         count = _read_image_header(name, stream)
         what = f"{count:,} images of {SIDE}x{SIDE}"
+        buffer = None
         for first in range(0, count, chunk_rows):
             n = min(chunk_rows, count - first)
-            chunk = np.empty(n * size, dtype=np.uint8)
+            if buffer is None or not reuse:
+                buffer = np.empty(n * size, dtype=np.uint8)
+            chunk = buffer[: n * size]
             got = stream.readinto(chunk)
             if got < chunk.nbytes:
                 read = first * size + got

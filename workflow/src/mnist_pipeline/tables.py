@@ -42,16 +42,20 @@ SCHEMA = pa.schema([pa.field(name, pa.uint8(), nullable=False) for name in COLUM
 # faster than with zstd (whose codec makes a new context for each of the 785 column chunks of a
 # row group), and is not much larger than its IDX .gz. Row groups are large: each costs a fixed
 # overhead per column chunk; one group (CHUNK_ROWS images) bounds the memory of conversion and
-# of reading. tests/benchmarks/bench_scale.py measures the whole workflow.
+# of reading. Statistics are kept for the target only: nothing reads a pixel column's min and
+# max. tests/benchmarks/bench_scale.py measures the whole workflow.
 WRITE_OPTIONS = {
     "compression": "lz4",
     "use_dictionary": False,
     "use_byte_stream_split": True,
+    "write_statistics": [TARGET],
 }
 CHUNK_ROWS = 65536
 # Rows transposed per step when images become columns: blocks that stay in cache copy faster
 # than numpy's transpose of the whole chunk.
 _TRANSPOSE_ROWS = 512
+_BLOCK_ROWS = 4096  # images inflated at a time (at most)
+_AHEAD = 2  # row groups made ahead of the one being encoded
 
 _READ_COLUMNS = 197  # columns a row group is read by, four calls per row group
 
@@ -126,22 +130,25 @@ def _convert(
             f"has {labels_count} labels; they must be the same split of the same dataset."
         )
     digests = {kind: hashlib.sha256() for kind in ARCHIVE_KINDS}
-    chunks = zip(
-        iter_image_chunks(paths["images"], chunk_rows, digest=digests["images"]),
-        iter_label_chunks(
-            paths["labels"], chunk_rows, count=count, digest=digests["labels"], **numbering
-        ),
-        strict=True,
+    # Images are inflated a few thousand rows at a time into one small buffer, transposed while
+    # still in cache; labels come a row group at a time.
+    block_rows = next(b for b in range(min(chunk_rows, _BLOCK_ROWS), 0, -1) if chunk_rows % b == 0)
+    images = iter_image_chunks(paths["images"], block_rows, digest=digests["images"], reuse=True)
+    labels = iter_label_chunks(
+        paths["labels"], chunk_rows, count=count, digest=digests["labels"], **numbering
     )
     progress = Progress(os.fspath(dest), count, "rows", log)
     with (
         atomic_path(dest) as tmp,
         # The metadata holds the hashes of the archives, known once they are read: it is
         # written with the footer, not with an Arrow schema stored up front.
-        pq.ParquetWriter(tmp, SCHEMA, store_schema=False, **WRITE_OPTIONS) as writer,
+        pq.ParquetWriter(
+            tmp, SCHEMA, store_schema=False, write_batch_size=chunk_rows, **WRITE_OPTIONS
+        ) as writer,
     ):
-        # Inflating and transposing the next chunk overlaps with encoding this one.
-        for group in prefetched(_row_groups(chunks, transposed)):
+        # Inflating, hashing and transposing the next row groups (in one thread) overlaps with
+        # encoding this one (in this one).
+        for group in prefetched(_row_groups(images, labels, transposed), depth=_AHEAD):
             writer.write_table(group, row_group_size=group.num_rows)
             progress.update(group.num_rows)
         for kind, path in paths.items():
@@ -153,27 +160,40 @@ def _convert(
 
 
 def _row_groups(
-    chunks: Iterator[tuple[np.ndarray, np.ndarray]], transposed: bool
+    images: Iterator[np.ndarray], labels: Iterator[np.ndarray], transposed: bool
 ) -> Iterator[pa.Table]:
-    for images, labels in chunks:
-        group = _row_group(images, labels, transposed)
-        del images, labels  # not held while the next chunk is read: one chunk less in memory
-        yield group
+    """Tables of the images (in blocks of rows that divide a row group) and their labels (a
+    row group at a time), made in a ring of buffers that the tables' columns share.
+
+    A table's buffer is filled again _AHEAD + 1 tables later: by then (prefetched holds no more
+    than _AHEAD made beyond the one its consumer holds) that table has been written.
+    """
+    ring: list[np.ndarray] = []
+    for i, targets in enumerate(labels):
+        if len(ring) <= _AHEAD:
+            ring.append(np.empty((N_PIXELS, len(targets)), dtype=np.uint8))
+        pixels = ring[i % len(ring)][:, : len(targets)]
+        filled = 0
+        while filled < len(targets):
+            block = next(images)
+            _transpose_into(pixels[:, filled : filled + len(block)], block, transposed)
+            filled += len(block)
+        # Rows of a contiguous (784, n) array: columns handed to Arrow without a copy.
+        arrays = [pa.array(column) for column in pixels]
+        arrays.append(pa.array(targets))
+        yield pa.Table.from_arrays(arrays, schema=SCHEMA)
+    for _ in images:  # none left: running it to its end checks that no bytes follow them
+        pass
 
 
-def _row_group(images: np.ndarray, labels: np.ndarray, transposed: bool) -> pa.Table:
-    """A chunk of images (n, 784) as an archive holds them, and their labels, as a table of 785
-    columns of upright images; `transposed` images have each image's rows and columns swapped."""
-    # Contiguous (784, n): every row of it is a column, handed to Arrow without a copy.
-    pixels = np.empty((N_PIXELS, len(images)), dtype=np.uint8)
+def _transpose_into(pixels: np.ndarray, images: np.ndarray, transposed: bool) -> None:
+    """Fill `pixels` (784, n) with images (n, 784) as an archive holds them, made upright:
+    `transposed` images have each image's rows and columns swapped."""
     for first in range(0, len(images), _TRANSPOSE_ROWS):
         block = images[first : first + _TRANSPOSE_ROWS]
         if transposed:  # (image, column, row) as stored -> (row, column, image)
             block = block.reshape(-1, SIDE, SIDE).transpose(0, 2, 1).reshape(len(block), PIXELS)
         pixels[:, first : first + len(block)] = block.T
-    arrays = [pa.array(column) for column in pixels]
-    arrays.append(pa.array(labels))
-    return pa.Table.from_arrays(arrays, schema=SCHEMA)
 
 
 def _check_pin(path: Source, found: str, pin: str, cause: Exception | None = None):
