@@ -7,7 +7,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from mnist_pipeline.arrays import values
+from mnist_pipeline.arrays import arrow, values
 
 
 @pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.float32, np.int16, np.float64])
@@ -34,15 +34,36 @@ def test_other_arrays_keep_to_numpys_rules(array):
         values(array)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.int64, np.float32, np.int16, np.float64])
+def test_arrow_is_what_pa_array_gives_and_shares_contiguous_memory(dtype):
+    data = np.arange(12).astype(dtype)
+    for part in (data, data[3:7], data[::2], data[:0]):
+        got = arrow(part)
+        assert got.equals(pa.array(part))
+        assert got.null_count == 0
+    shared = arrow(data)
+    assert shared.buffers()[1].address == data.ctypes.data
+    assert np.shares_memory(values(shared), data)
+
+
+@pytest.mark.parametrize(
+    "data", [np.zeros((2, 3), dtype=np.uint8), np.array([True]), np.array(["a"])], ids=str
+)
+def test_arrow_takes_only_1d_numbers(data):
+    with pytest.raises(TypeError, match="1-D array of numbers"):
+        arrow(data)
+
+
 def test_values_load_no_pandas():
     """(Arrays made from Python or numpy objects would load it themselves: from bytes here.)"""
     code = (
         "import sys, numpy as np, pyarrow as pa\n"
-        "from mnist_pipeline.arrays import values\n"
+        "from mnist_pipeline.arrays import arrow, values\n"
         "data = pa.py_buffer(np.arange(5, dtype=np.int64).tobytes())\n"
         "array = pa.Array.from_buffers(pa.int64(), 5, [None, data])\n"
         "chunked = pa.chunked_array([array.slice(0, 2), array.slice(3)])\n"
         "assert values(chunked).tolist() == [0, 1, 3, 4]\n"
+        "assert arrow(np.arange(3, dtype=np.uint8)).to_pylist() == [0, 1, 2]\n"
         "assert 'pandas' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -5,6 +5,8 @@ import gzip
 import hashlib
 import re
 import struct
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -98,6 +100,20 @@ def test_round_trip(table, split):
     }
     # Where any Parquet reader looks for it, too:
     assert pq.read_schema(table).metadata[b"labels_sha256"] == sha256(folder / "l.gz").encode()
+
+
+def test_converting_and_reading_load_no_pandas(tmp_path, split):
+    """pyarrow loads pandas (a third of a second) for numpy conversions; the jobs avoid them."""
+    paths = write_pair(tmp_path, *split)
+    code = (
+        "import sys\n"
+        "from mnist_pipeline.tables import convert_idx_to_parquet, iter_batches, iter_targets\n"
+        f"convert_idx_to_parquet(*{[str(p) for p in paths]!r}, 't.parquet', metadata={{}})\n"
+        "assert sum(len(x) for x, _ in iter_batches('t.parquet', 10)) == sum(\n"
+        "    len(t) for t in iter_targets('t.parquet'))\n"
+        "assert 'pandas' not in sys.modules, 'pandas was loaded'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
 
 
 def test_columns_schema_and_row_groups(table, split):

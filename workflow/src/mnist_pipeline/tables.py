@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .arrays import values
+from .arrays import arrow, values
 from .atomic import atomic_path
 from .bundle import Source, ZipMember, source_name, source_sha256
 from .dims import CLASSES, PIXELS, SIDE
@@ -179,8 +179,8 @@ def _row_groups(
             _transpose_into(pixels[:, filled : filled + len(block)], block, transposed)
             filled += len(block)
         # Rows of a contiguous (784, n) array: columns handed to Arrow without a copy.
-        arrays = [pa.array(column) for column in pixels]
-        arrays.append(pa.array(targets))
+        arrays = [arrow(column) for column in pixels]
+        arrays.append(arrow(targets))
         yield pa.Table.from_arrays(arrays, schema=SCHEMA)
     for _ in images:  # none left: running it to its end checks that no bytes follow them
         pass
