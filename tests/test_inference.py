@@ -213,10 +213,11 @@ class SteppingClock:
 def test_prediction_and_gathering_report_progress_only_when_long(
     table, weights, tmp_path, monkeypatch, step
 ):
-    """10 batches of 100 rows, the clock moving `step` s per batch: 10 s of work gives a line
-    every 5 s (2, not one per batch); 0.1 s gives none."""
+    """10 runs of 100 rows, the clock moving `step` s per run: 10 s of work gives a line every
+    5 s (2, not one per run); 0.1 s gives none."""
     clock = SteppingClock(step)
     monkeypatch.setattr(inference, "Progress", functools.partial(Progress, clock=clock))
+    monkeypatch.setattr(inference, "RUN_ROWS", 100)  # progress is counted run by run
     logged: list[str] = []
     part = tmp_path / "1-of-1.parquet"
     predict_shard(table, weights, 100, 0, 1, part, log=logged.append)

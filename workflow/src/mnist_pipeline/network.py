@@ -127,7 +127,7 @@ def _blocks(x: np.ndarray) -> np.ndarray:
         if part.ndim == 3:
             part = part.transpose(1, 0, 2)
         if x.dtype == np.uint8:
-            np.divide(part, np.float32(255), out=out, dtype=np.float32)
+            np.divide(np.ascontiguousarray(part), np.float32(255), out=out, dtype=np.float32)
         else:
             out[...] = part
     return blocks
