@@ -230,18 +230,6 @@ def test_iter_batches(table, split, batch_rows, start, stop):
         np.testing.assert_array_equal(np.concatenate([t for _, t in batches]), labels[start:end])
 
 
-def test_a_row_groups_pixels_are_reused_only_once_no_batch_of_them_is_left():
-    buffers: list[np.ndarray] = []
-    first = tables._unused(buffers, (784, 8))
-    batch = first.T[2:5]
-    del first
-    second = tables._unused(buffers, (784, 8))  # the batch still uses the first
-    assert second is buffers[1] and len(buffers) == 2
-    del batch, second
-    assert tables._unused(buffers, (784, 8)) is buffers[0]
-    assert tables._unused(buffers, (784, 5)) is buffers[2]  # a shorter last group: its own
-
-
 @pytest.mark.parametrize(
     ("start", "stop", "groups"),
     [(9, 15, [1]), (7, 17, [0, 1, 2]), (32, 37, [4]), (0, 37, [0, 1, 2, 3, 4]), (5, 5, [])],

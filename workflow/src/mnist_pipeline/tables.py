@@ -9,7 +9,6 @@ column c), whatever way the archive stores them; targets are class indices 0..K-
 import hashlib
 import logging
 import os
-import sys
 from collections.abc import Callable, Iterator, Mapping
 
 import numpy as np
@@ -321,39 +320,19 @@ def _row_ranges(
     file: pq.ParquetFile, start: int, stop: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The rows [start, stop) as one (x, target) piece per overlapping row group."""
-    # Each row group is decoded into the pixels of an earlier one that nothing refers to any
-    # more: pages fresh from the system for every row group cost more, in zeroing, than copying.
-    buffers: list[np.ndarray] = []
     with file:
         for group, keep in _groups(file, start, stop):
-            shape = (N_PIXELS, file.metadata.row_group(group).num_rows)
-            x, target = _read_group(file, group, _unused(buffers, shape))
+            x, target = _read_group(file, group)
             yield x[keep], target[keep]
 
 
-def _unused(buffers: list[np.ndarray], shape: tuple[int, int]) -> np.ndarray:
-    """A uint8 array of `buffers` of this shape that no view (batch) uses any more, else a new
-    one, added to them."""
-    for buffer in buffers:
-        # Referred to by the list, the loop and this call only: no view of it is left, and none
-        # can be made any more.
-        if buffer.shape == shape and sys.getrefcount(buffer) == 3:
-            return buffer
-    buffers.append(np.empty(shape, dtype=np.uint8))
-    return buffers[-1]
-
-
-def _read_group(
-    file: pq.ParquetFile, group: int, pixels: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """(x (n, 784), target (n,)) of one row group, as `_to_arrays` gives them; the pixels are
-    written to `pixels` (784, n) if given.
+def _read_group(file: pq.ParquetFile, group: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x (n, 784), target (n,)) of one row group, as `_to_arrays` gives them.
 
     Decoded _READ_COLUMNS columns at a time: Arrow holds the pages of all the columns a call
     reads until it returns, and a whole row group at once took far more than its pixels.
     """
-    if pixels is None:
-        pixels = np.empty((N_PIXELS, file.metadata.row_group(group).num_rows), dtype=np.uint8)
+    pixels = np.empty((N_PIXELS, file.metadata.row_group(group).num_rows), dtype=np.uint8)
     for first in range(0, len(COLUMNS), _READ_COLUMNS):
         part = file.read_row_group(group, columns=COLUMNS[first : first + _READ_COLUMNS])
         for i, column in enumerate(part.columns, start=first):
