@@ -57,6 +57,23 @@ def test_predictions_do_not_depend_on_batch_size_bit_for_bit(table, weights, bat
     np.testing.assert_array_equal(result["index"], np.arange(ROWS))
 
 
+@pytest.mark.parametrize("batch_rows", [7, 100])
+def test_predictions_do_not_depend_on_the_threads_bit_for_bit(
+    table, weights, tmp_path, monkeypatch, batch_rows
+):
+    monkeypatch.setattr(inference, "RUN_ROWS", 64)  # many runs, taken by the threads in turn
+    files = [tmp_path / f"{threads}.parquet" for threads in (1, 2, 3)]
+    for threads, path in enumerate(files, start=1):
+        predict_shard(table, weights, batch_rows, 0, 1, path, threads=threads)
+        streamed = predict_batches(table, weights, batch_rows, threads=threads)
+        assert [batch.num_rows for batch in streamed] == [batch_rows] * (ROWS // batch_rows) + (
+            [ROWS % batch_rows] if ROWS % batch_rows else []
+        )
+    reference = pa.Table.from_batches(list(predict_batches(table, weights, 333)))
+    for path in files:
+        assert pq.read_table(path).equals(reference)
+
+
 def test_probabilities_are_a_distribution_and_predicted_is_their_argmax(table, weights):
     result = predictions(table, weights, 256)
     probs = result.iloc[:, 3:].to_numpy()
@@ -285,10 +302,11 @@ class SteppingClock:
 def test_prediction_and_gathering_report_progress_only_when_long(
     table, weights, tmp_path, monkeypatch, step
 ):
-    """10 batches of 100 rows, the clock moving `step` s per batch: 10 s of work gives a line
-    every 5 s (2, not one per batch); 0.1 s gives none."""
+    """10 runs of 100 rows, the clock moving `step` s per run: 10 s of work gives a line every
+    5 s (2, not one per run); 0.1 s gives none."""
     clock = SteppingClock(step)
     monkeypatch.setattr(inference, "Progress", functools.partial(Progress, clock=clock))
+    monkeypatch.setattr(inference, "RUN_ROWS", 100)  # progress is counted run by run
     logged: list[str] = []
     part = tmp_path / "1-of-1.parquet"
     predict_shard(table, weights, 100, 0, 1, part, log=logged.append)

@@ -89,10 +89,25 @@ def predict_batches(
     `threads` threads take runs of consecutive batches (RUN_ROWS rows) in turn; the next row
     group of the table is read meanwhile.
     """
+    for run in _run_predictions(table, weights, batch_rows, start, stop, threads):
+        # A run is whole batches, all of batch_rows rows but the table's last.
+        for first in range(0, run.num_rows, batch_rows):
+            yield run.slice(first, batch_rows)
+
+
+def _run_predictions(
+    table: str | Path,
+    weights: Mapping[str, np.ndarray],
+    batch_rows: int,
+    start: int,
+    stop: int | None,
+    threads: int,
+) -> Iterator[pa.RecordBatch]:
+    """The predictions of rows [start, stop) as `predict_batches` makes them, one record batch
+    per run of batches."""
     schema = prediction_schema(classes_of(weights))
     runs = _runs(iter_batches(table, batch_rows, start, stop), start)
-    for run in mapped(functools.partial(_predict_run, weights, schema), runs, threads):
-        yield from run
+    return mapped(functools.partial(_predict_run, weights, schema), runs, threads)
 
 
 def _runs(
@@ -116,14 +131,10 @@ def _predict_run(
     weights: Mapping[str, np.ndarray],
     schema: pa.Schema,
     run: list[tuple[int, np.ndarray, np.ndarray]],
-) -> list[pa.RecordBatch]:
-    """The predictions of a run of batches, the first from table row run[0][0]: one record
-    batch for the run, handed out in slices of one network batch each."""
-    sizes = [len(x) for _, x, _ in run]
-    probs = np.empty((sum(sizes), classes_of(weights)), dtype=np.float32)
-    ends = np.cumsum(sizes)
-    for (_, x, _), end in zip(run, ends, strict=True):
-        probs[end - len(x) : end] = forward(weights, x)
+) -> pa.RecordBatch:
+    """The predictions of a run of batches, the first from table row run[0][0], as one record
+    batch."""
+    probs = np.concatenate([forward(weights, x) for _, x, _ in run])
     first = run[0][0]
     columns = [
         np.arange(first, first + len(probs), dtype=np.int64),
@@ -131,8 +142,7 @@ def _predict_run(
         probs.argmax(axis=1).astype(np.uint8),
         *np.ascontiguousarray(probs.T),
     ]
-    predictions = pa.RecordBatch.from_arrays(columns, schema=schema)
-    return [predictions.slice(end - size, size) for size, end in zip(sizes, ends, strict=True)]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 def predict_shard(
@@ -153,8 +163,8 @@ def predict_shard(
     """
     start, stop = shard_rows(num_rows(table), shard, shards)
     progress = Progress(os.fspath(dest), stop - start, "rows", log)
-    batches = predict_batches(table, weights, batch_rows, start, stop, threads=threads)
-    return write_parquet(_counted(batches, progress), dest, prediction_schema(classes_of(weights)))
+    runs = _run_predictions(table, weights, batch_rows, start, stop, threads)
+    return write_parquet(_counted(runs, progress), dest, prediction_schema(classes_of(weights)))
 
 
 def write_parquet(batches: Iterable[pa.RecordBatch], dest: str | Path, schema: pa.Schema) -> int:
@@ -177,10 +187,16 @@ def row_groups(batches: Iterable[pa.RecordBatch], schema: pa.Schema) -> Iterator
         pending.append(batch)
         count += batch.num_rows
         if count >= ROW_GROUP_ROWS:
-            yield pa.Table.from_batches(pending, schema=schema)
+            yield _table(pending, schema)
             pending, count = [], 0
     if pending:
-        yield pa.Table.from_batches(pending, schema=schema)
+        yield _table(pending, schema)
+
+
+def _table(batches: list[pa.RecordBatch], schema: pa.Schema) -> pa.Table:
+    """The batches as one table of one chunk per column, which the writer encodes faster than
+    many small chunks."""
+    return pa.Table.from_batches(batches, schema=schema).combine_chunks()
 
 
 def _counted(batches: Iterable[pa.RecordBatch], progress: Progress) -> Iterator[pa.RecordBatch]:
