@@ -2,6 +2,8 @@
 
 import functools
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -247,6 +249,7 @@ def test_one_shard_is_gathered_as_the_file_reencoding_it_would_give(
     again; only its row groups stay those predict made (300 rows here, not 256)."""
     monkeypatch.setattr(inference, "ROW_GROUP_ROWS", 256)
     monkeypatch.setattr(inference, "READ_ROWS", 256)
+    monkeypatch.setattr(inference, "RUN_ROWS", 300)  # predict writes runs of 300 rows
     (part,) = predict_parts(tmp_path, table, weights, 1)
     copied, reencoded = tmp_path / "copied.parquet", tmp_path / "reencoded.parquet"
     assert gather_predictions([part], table, copied) == ROWS
@@ -347,3 +350,21 @@ def test_small_batches_are_written_as_few_large_row_groups(
     sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     assert sum(sizes) == ROWS
     assert all(size >= 256 for size in sizes[:-1]) and len(sizes) <= ROWS // 256 + 1
+
+
+def test_predicting_gathering_and_the_csv_load_no_pandas(table, weights, tmp_path):
+    """pyarrow loads pandas (a third of a second) for numpy conversions; these jobs avoid them."""
+    np.savez(tmp_path / "w.npz", **weights)
+    code = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from mnist_pipeline.inference import gather_predictions, predict_shard, write_csv\n"
+        "weights = dict(np.load('w.npz'))\n"
+        f"parts = [predict_shard({str(table)!r}, weights, 100, i, 2, f'{{i}}.parquet', threads=2)"
+        " for i in range(2)]\n"
+        f"assert gather_predictions(['0.parquet', '1.parquet'], {str(table)!r}, 'p.parquet') == "
+        f"write_csv(['0.parquet', '1.parquet'], {str(table)!r}, 'p.csv') == sum(parts)\n"
+        "assert 'pandas' not in sys.modules, 'pandas was loaded'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
+    assert len(pq.read_table(tmp_path / "p.parquet")) == ROWS

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from .arrays import values
+from .arrays import arrow, values
 from .atomic import atomic_path
 from .dims import CLASSES
 from .errors import MnistPipelineError
@@ -142,7 +142,7 @@ def _predict_run(
         probs.argmax(axis=1).astype(np.uint8),
         *np.ascontiguousarray(probs.T),
     ]
-    return pa.RecordBatch.from_arrays(columns, schema=schema)
+    return pa.RecordBatch.from_arrays([arrow(column) for column in columns], schema=schema)
 
 
 def predict_shard(
