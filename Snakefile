@@ -16,10 +16,8 @@ use rule * from pipeline
 # The answer of a run, after Snakemake's own summary (a module's handlers are not run, so it lives
 # here, where users run the pipeline; a host workflow prints its own).
 onsuccess:
-    from mnist_pipeline.scheduler import cancel_rescheduling
+    from mnist_pipeline.ending import end_promptly
 
-    # The run is over: the process exits now, not when the scheduler's timer would wake it.
-    cancel_rescheduling()
     # Not after --touch: it ran nothing, so there is nothing new to announce.
     if not workflow.touch:
         import sys
@@ -35,3 +33,4 @@ onsuccess:
                 sys.argv,
             )
         )
+    end_promptly()
