@@ -77,8 +77,9 @@ _Validator = validators.extend(
 
 
 def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    # libyaml's parser where PyYAML has it: the schema is read at every start of the workflow.
     with open(path, encoding="utf-8") as f:
-        return yaml.safe_load(f)
+        return yaml.load(f, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 @functools.cache
