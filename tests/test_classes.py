@@ -17,7 +17,6 @@ from mnist_pipeline.inference import (
     checked_predictions,
     gather_predictions,
     predict_shard,
-    write_csv,
 )
 from mnist_pipeline.network import SHAPES, NetworkError, forward, shapes
 from mnist_pipeline.tables import convert_idx_to_parquet
@@ -159,8 +158,7 @@ def letters(tmp_path_factory):
     for i, shard in enumerate(shards):
         predict_shard(table, weights, 64, i, 2, shard)
     gathered = folder / "test.parquet"
-    gather_predictions(shards, table, gathered, classes=26)
-    write_csv(shards, table, gathered.with_suffix(".csv"), classes=26)
+    gather_predictions(shards, table, gathered, gathered.with_suffix(".csv"), classes=26)
     return table, gathered, weights, images
 
 
@@ -182,7 +180,7 @@ def test_predictions_of_another_class_count_are_refused(letters, tmp_path):
     assert "'prob45', 'prob46'] (50 columns), found [" in message
     assert "'prob24', 'prob25'] (29 columns)" in message
     with pytest.raises(PredictionError, match="expected prediction columns"):
-        gather_predictions([gathered], table, tmp_path / "p.parquet")
+        gather_predictions([gathered], table, tmp_path / "p.parquet", tmp_path / "p.csv")
     assert list(tmp_path.iterdir()) == []
 
 

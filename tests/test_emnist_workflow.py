@@ -173,7 +173,6 @@ def test_changing_how_a_dataset_is_stored_reconverts_it_and_downloads_nothing(bu
         "train_model": 1,
         "predict": 1,
         "gather_predictions": 1,
-        "write_predictions_csv": 1,
         "evaluate_metrics": 1,
         "evaluate_pictures": 1,  # its confusion_matrix.png
     }

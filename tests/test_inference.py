@@ -23,7 +23,6 @@ from mnist_pipeline.inference import (
     prediction_schema,
     shard_batches,
     shard_rows,
-    write_csv,
     write_parquet,
 )
 from mnist_pipeline.network import SHAPES
@@ -94,9 +93,8 @@ def predict_parts(folder, table, weights, shards, batch_rows=100):
 @pytest.mark.parametrize(("shards", "batch_rows"), [(1, 1000), (3, 7), (7, 100), (2, 1)])
 def test_shards_gather_into_the_same_files_as_one_job(table, weights, tmp_path, shards, batch_rows):
     parts = predict_parts(tmp_path, table, weights, shards, batch_rows)
-    rows = gather_predictions(parts, table, tmp_path / "all.parquet")
+    rows = gather_predictions(parts, table, tmp_path / "all.parquet", tmp_path / "all.csv")
     assert rows == ROWS
-    assert write_csv(parts, table, tmp_path / "all.csv") == ROWS
     gathered = pq.read_table(tmp_path / "all.parquet")
     reference = pa.Table.from_batches(list(predict_batches(table, weights, 100)))
     assert gathered.equals(reference)  # bit for bit, whatever the shards and batch size
@@ -128,7 +126,7 @@ def gather_fails(parts, table, folder, pattern):
     """Gathering raises PredictionError matching `pattern`; nothing is written beside the shards."""
     before = sorted(p.name for p in folder.iterdir())
     with pytest.raises(PredictionError, match=pattern):
-        gather_predictions(parts, table, folder / "all.parquet")
+        gather_predictions(parts, table, folder / "all.parquet", folder / "all.csv")
     assert sorted(p.name for p in folder.iterdir()) == before
 
 
@@ -207,7 +205,7 @@ def test_a_shard_with_a_damaged_page_is_refused(table, weights, tmp_path):
 
 def test_gathering_a_file_that_is_not_a_prediction_shard_fails(table, tmp_path):
     with pytest.raises(PredictionError, match=r"expected prediction columns .*" + REMAKE):
-        gather_predictions([table], table, tmp_path / "all.parquet")
+        gather_predictions([table], table, tmp_path / "all.parquet", tmp_path / "all.csv")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -252,7 +250,7 @@ def test_one_shard_is_gathered_as_the_file_reencoding_it_would_give(
     monkeypatch.setattr(inference, "RUN_ROWS", 300)  # predict writes runs of 300 rows
     (part,) = predict_parts(tmp_path, table, weights, 1)
     copied, reencoded = tmp_path / "copied.parquet", tmp_path / "reencoded.parquet"
-    assert gather_predictions([part], table, copied) == ROWS
+    assert gather_predictions([part], table, copied, tmp_path / "copied.csv") == ROWS
     assert copied.read_bytes() == part.read_bytes()
     write_parquet(shard_batches([part], table), reencoded, prediction_schema())
     assert pq.read_table(copied).equals(pq.read_table(reencoded))
@@ -321,23 +319,21 @@ def test_prediction_and_gathering_report_progress_only_when_long(
     monkeypatch.setattr(inference, "READ_ROWS", 100)  # gathering reads back 10 batches, too
     logged.clear()
     gathered = tmp_path / "a.parquet"
-    gather_predictions([part], table, gathered, log=logged.append)
+    gather_predictions([part], table, gathered, tmp_path / "a.csv", log=logged.append)
     assert logged == [line.replace(str(part), str(gathered)) for line in expected[: len(logged)]]
     assert len(logged) == (2 if step == 1.0 else 0)
-    logged.clear()
-    csv = tmp_path / "a.csv"
-    write_csv([part], table, csv, log=logged.append)
-    assert logged == [line.replace(str(part), str(csv)) for line in expected[: len(logged)]]
-    assert len(logged) == (2 if step == 1.0 else 0)
 
 
-def test_a_csv_is_only_written_from_predictions_of_its_table(table, weights, tmp_path):
-    parts = predict_parts(tmp_path, table, weights, 2)
-    rewrite(parts[1], lambda t: t.set_column(1, "target", pa.array(np.zeros(500, np.uint8))))
-    pattern = re.escape(f"{parts[1]}: row ") + r"\d+ has target 0, but row .* " + REMAKE
-    with pytest.raises(PredictionError, match=pattern):
-        write_csv(parts, table, tmp_path / "all.csv")
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in parts)
+@pytest.mark.parametrize("shards", [1, 2])
+def test_neither_file_is_written_from_predictions_of_another_table(
+    table, weights, tmp_path, shards
+):
+    """The CSV is written as the shards are read: a bad last shard leaves no part of it."""
+    parts = predict_parts(tmp_path, table, weights, shards)
+    zeros = pa.array(np.zeros(ROWS // shards, np.uint8))
+    rewrite(parts[-1], lambda t: t.set_column(1, "target", zeros))
+    pattern = re.escape(f"{parts[-1]}: row ") + r"\d+ has target 0, but row .* " + REMAKE
+    gather_fails(parts, table, tmp_path, pattern)
 
 
 @pytest.mark.parametrize("batch_rows", [1, 7, 300])
@@ -352,18 +348,19 @@ def test_small_batches_are_written_as_few_large_row_groups(
     assert all(size >= 256 for size in sizes[:-1]) and len(sizes) <= ROWS // 256 + 1
 
 
-def test_predicting_gathering_and_the_csv_load_no_pandas(table, weights, tmp_path):
+def test_predicting_and_gathering_load_no_pandas(table, weights, tmp_path):
     """pyarrow loads pandas (a third of a second) for numpy conversions; these jobs avoid them."""
     np.savez(tmp_path / "w.npz", **weights)
     code = (
         "import sys\n"
         "import numpy as np\n"
-        "from mnist_pipeline.inference import gather_predictions, predict_shard, write_csv\n"
+        "from mnist_pipeline.inference import gather_predictions, predict_shard\n"
         "weights = dict(np.load('w.npz'))\n"
         f"parts = [predict_shard({str(table)!r}, weights, 100, i, 2, f'{{i}}.parquet', threads=2)"
         " for i in range(2)]\n"
-        f"assert gather_predictions(['0.parquet', '1.parquet'], {str(table)!r}, 'p.parquet') == "
-        f"write_csv(['0.parquet', '1.parquet'], {str(table)!r}, 'p.csv') == sum(parts)\n"
+        f"rows = gather_predictions(['0.parquet', '1.parquet'], {str(table)!r}, 'p.parquet', "
+        "'p.csv')\n"
+        "assert rows == sum(parts)\n"
         "assert 'pandas' not in sys.modules, 'pandas was loaded'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)

@@ -49,7 +49,6 @@ HOST_JOBS = {
     "download_archive": 4,
     "tabulate_perceptron_gates": 1,
     "plot_training_curves": 1,
-    "gather_predictions": 1,
     "summarize_results": 1,
     "all": 1,
 }
@@ -57,7 +56,7 @@ CLUSTER_JOBS = {
     "convert_to_parquet": 2,
     "train_model": 1,
     "predict": 1,
-    "write_predictions_csv": 1,
+    "gather_predictions": 1,
     "evaluate_metrics": 1,
     "evaluate_pictures": 1,
 }

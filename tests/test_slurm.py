@@ -25,7 +25,7 @@ SLURM_JOBS = {
     "convert_to_parquet": 2,
     "train_model": 1,
     "predict": 2,
-    "write_predictions_csv": 2,
+    "gather_predictions": 2,
     "evaluate_metrics": 2,
     "evaluate_pictures": 2,
 }
@@ -33,7 +33,6 @@ HOST_JOBS = {
     "download_archive": 4,
     "tabulate_perceptron_gates": 1,
     "plot_training_curves": 1,
-    "gather_predictions": 2,
     "summarize_results": 1,
     "all": 1,
 }

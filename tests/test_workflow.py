@@ -129,7 +129,6 @@ def test_a_second_run_has_nothing_to_do(built):
 AFTER_PREDICT = {
     "predict": 2,
     "gather_predictions": 2,
-    "write_predictions_csv": 2,
     "evaluate_metrics": 2,
     "evaluate_pictures": 2,
     "summarize_results": 1,
@@ -175,13 +174,13 @@ def test_report_html_is_self_contained(built):
 
 
 def test_sharded_inference_runs_under_a_cluster_executor(built, tmp_path):
-    """Each predict shard is a job submitted through the generic cluster executor; the gather, a
-    local rule, runs on the submitting host."""
+    """Each predict shard is a job submitted through the generic cluster executor, and so is
+    the gathering of the two into the prediction files."""
     project = shutil.copytree(built, tmp_path / "project", symlinks=True)
     target = "results/predictions/mnist/test.parquet"
     profile = ("--profile", "workflow/profiles/local-cluster", "--set-scatter", "predict=2")
     result = snakemake(project, target, *profile)
-    assert (result.stdout + result.stderr).count("with external jobid") == 2
+    assert (result.stdout + result.stderr).count("with external jobid") == 3
     assert (
         "rows in batches of 100"
         in (project / "results/logs/predict/mnist/test/2-of-2.log").read_text()

@@ -68,7 +68,6 @@ STAGES = (
     "convert_to_parquet",
     "predict",
     "gather_predictions",
-    "write_predictions_csv",
     "evaluate_metrics",
     "evaluate_pictures",
     "tabulate_perceptron_gates",

@@ -22,6 +22,8 @@ rule predict:
         "../scripts/predict.py"
 
 
+# The prediction files, Parquet and CSV, from one checked pass over the shards: a job of its own
+# beside the evaluation, which reads the shards too. Formatting floats as text is its main cost.
 rule gather_predictions:
     input:
         shards=gather.predict(
@@ -29,37 +31,12 @@ rule gather_predictions:
         ),
         table="results/parquet/{dataset}/{split}.parquet",
     output:
-        "results/predictions/{dataset}/{split}.parquet",
+        parquet="results/predictions/{dataset}/{split}.parquet",
+        csv="results/predictions/{dataset}/{split}.csv",
     log:
         "results/logs/gather_predictions/{dataset}/{split}.log",
     benchmark:
         "results/benchmarks/gather_predictions/{dataset}/{split}.tsv"
-    localrule: True
-    conda:
-        "../envs/pipeline.yaml"
-    resources:
-        mem_mb=300,
-        runtime=5,
-    params:
-        classes=class_count,
-    script:
-        "../scripts/gather_predictions.py"
-
-
-# Formatting floats as text is the slow part of the CSV: its own job, from the shards, beside
-# the gathering and the evaluation.
-rule write_predictions_csv:
-    input:
-        shards=gather.predict(
-            "results/predictions/{{dataset}}/shards/{{split}}/{scatteritem}.parquet"
-        ),
-        table="results/parquet/{dataset}/{split}.parquet",
-    output:
-        "results/predictions/{dataset}/{split}.csv",
-    log:
-        "results/logs/write_predictions_csv/{dataset}/{split}.log",
-    benchmark:
-        "results/benchmarks/write_predictions_csv/{dataset}/{split}.tsv"
     conda:
         "../envs/pipeline.yaml"
     resources:
@@ -68,4 +45,4 @@ rule write_predictions_csv:
     params:
         classes=class_count,
     script:
-        "../scripts/write_predictions_csv.py"
+        "../scripts/gather_predictions.py"

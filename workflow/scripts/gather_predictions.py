@@ -6,8 +6,15 @@ with rule_log(snakemake.log[0]) as log:
     rows = gather_predictions(
         shards,
         snakemake.input.table,
-        snakemake.output[0],
+        snakemake.output.parquet,
+        snakemake.output.csv,
         classes=snakemake.params.classes,
         log=log.info,
     )
-    log.info("%s: %d rows from %d shards", snakemake.output[0], rows, len(shards))
+    log.info(
+        "%s, %s: %d rows from %d shards",
+        snakemake.output.parquet,
+        snakemake.output.csv,
+        rows,
+        len(shards),
+    )

@@ -209,11 +209,13 @@ def gather_predictions(
     shards: Sequence[str | Path],
     table: str | Path,
     parquet: str | Path,
+    csv: str | Path,
     *,
     classes: int = CLASSES,
     log: Callable[[str], object] = _LOG.info,
 ) -> int:
-    """Concatenate the shard files of `table`, in order, into one Parquet file.
+    """Concatenate the shard files of `table`, in order, into one Parquet file and one CSV file
+    of the same rows, from one pass over the shards.
 
     Streams; each shard is checked to hold exactly its part of the table's rows, predicted by
     a network of `classes` outputs (see `shard_batches`). Progress goes to `log` every few
@@ -223,34 +225,24 @@ def gather_predictions(
     options encoding it again would use, so the copy holds what that would write (in the row
     groups predict made), without the cost of encoding.
     """
-    batches = _gathered(shards, table, parquet, classes, log)
-    if len(shards) != 1:
-        return write_parquet(batches, parquet, prediction_schema(classes))
-    rows = sum(batch.num_rows for batch in batches)
-    with atomic_path(parquet) as tmp:
-        shutil.copyfile(shards[0], tmp)
-    return rows
+    schema = prediction_schema(classes)
+    with atomic_path(csv) as tmp, pacsv.CSVWriter(tmp, schema) as writer:
+        batches = _written(_gathered(shards, table, parquet, classes, log), writer)
+        if len(shards) != 1:
+            return write_parquet(batches, parquet, schema)
+        rows = sum(batch.num_rows for batch in batches)
+        with atomic_path(parquet) as copy:
+            shutil.copyfile(shards[0], copy)
+        return rows
 
 
-def write_csv(
-    shards: Sequence[str | Path],
-    table: str | Path,
-    csv: str | Path,
-    *,
-    classes: int = CLASSES,
-    log: Callable[[str], object] = _LOG.info,
-) -> int:
-    """The shard files of `table`, in order, as one CSV file, checked as `gather_predictions`
-    checks them: the same rows as the gathered Parquet file, made beside it.
-
-    Streams. Progress goes to `log` every few seconds of a long file.
-    """
-    rows = 0
-    with atomic_path(csv) as tmp, pacsv.CSVWriter(tmp, prediction_schema(classes)) as writer:
-        for batch in _gathered(shards, table, csv, classes, log):
-            writer.write_batch(batch)
-            rows += batch.num_rows
-    return rows
+def _written(
+    batches: Iterable[pa.RecordBatch], writer: pacsv.CSVWriter
+) -> Iterator[pa.RecordBatch]:
+    """The batches, each written to `writer` as it passes."""
+    for batch in batches:
+        writer.write_batch(batch)
+        yield batch
 
 
 def _gathered(
