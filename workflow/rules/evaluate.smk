@@ -1,5 +1,5 @@
-# The scores and the pictures read the prediction shards, as the CSV does: gathering them into
-# one file gates neither. The scores decode three columns and write text, without pandas or
+# The scores and the pictures read the prediction shards, as gathering them into the prediction
+# files does: that job gates neither. The scores decode three columns and write text, without pandas or
 # matplotlib; every picture, the confusion matrix's too, is drawn by the pictures' job.
 rule evaluate_metrics:
     input:
