@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
@@ -365,3 +366,16 @@ def test_predicting_and_gathering_load_no_pandas(table, weights, tmp_path):
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path)
     assert len(pq.read_table(tmp_path / "p.parquet")) == ROWS
+
+
+@pytest.mark.parametrize("shards", [1, 3])
+def test_the_csv_is_the_bytes_pyarrow_writes_of_the_gathered_table(
+    table, weights, tmp_path, monkeypatch, shards
+):
+    monkeypatch.setattr(inference, "READ_ROWS", 128)  # written batch by batch
+    parts = predict_parts(tmp_path, table, weights, shards)
+    csv = tmp_path / "all.csv"
+    assert gather_predictions(parts, table, tmp_path / "all.parquet", csv) == ROWS
+    expected = tmp_path / "expected.csv"
+    pacsv.write_csv(pq.read_table(tmp_path / "all.parquet"), expected)
+    assert csv.read_bytes() == expected.read_bytes()
