@@ -61,10 +61,14 @@ def pick_pictures(
     wrong_rows = pa.Table.from_batches(wrong, schema=prediction_schema(classes))
     probs = np.stack([values(wrong_rows[name]) for name in prob_columns(classes)], axis=1)
     sample_labels = np.concatenate([np.empty(0, dtype=np.uint8), *first])
+    samples, wrong_index = np.arange(len(sample_labels)), values(wrong_rows["index"])
+    # One read of the table for both: the first mistakes are mostly in the samples' row group.
+    shown = np.union1d(samples, wrong_index)
+    images = take_rows(table, shown)
     return Pictures(
-        sample_images=take_rows(table, np.arange(len(sample_labels))),
+        sample_images=images[np.searchsorted(shown, samples)],
         sample_labels=sample_labels,
-        wrong_images=take_rows(table, values(wrong_rows["index"])),
+        wrong_images=images[np.searchsorted(shown, wrong_index)],
         wrong_target=values(wrong_rows["target"]),
         wrong_predicted=values(wrong_rows["predicted"]),
         wrong_confidence=probs.max(axis=1, initial=0),
