@@ -255,8 +255,8 @@ def _to_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """
     pixels = np.empty((N_PIXELS, table.num_rows), dtype=np.uint8)
     for i in range(N_PIXELS):
-        pixels[i] = table.column(i).to_numpy()
-    return pixels.T, table.column(N_PIXELS).to_numpy().copy()
+        pixels[i] = values(table.column(i))
+    return pixels.T, values(table.column(N_PIXELS)).copy()
 
 
 def read_arrays(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
