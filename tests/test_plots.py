@@ -357,6 +357,35 @@ def test_failure_while_saving_leaves_nothing(tmp_path, monkeypatch):
     assert_only(tmp_path)
 
 
+FIGURES = {
+    "samples": lambda: plots.samples_figure(images(30), np.arange(30) % 10, FASHION, "samples"),
+    "misclassified": lambda: plots.misclassified_figure(
+        images(30), np.arange(30) % 10, np.arange(30) % 7, np.full(30, 0.5), FASHION, "wrong"
+    ),
+    "no mistakes": lambda: plots.misclassified_figure(
+        images(3), [1, 2, 3], [1, 2, 3], [0.9] * 3, FASHION, "none wrong"
+    ),
+    "confusion": lambda: plots.confusion_matrix_figure(
+        np.arange(100).reshape(10, 10), FASHION, "confusion"
+    ),
+    "many classes": lambda: plots.confusion_matrix_figure(
+        np.arange(62 * 62).reshape(62, 62) % 50, BYCLASS, "62 classes"
+    ),
+    "training curves": lambda: plots.training_curves_figure(HISTORY),
+}
+
+
+@pytest.mark.parametrize("make", FIGURES.values(), ids=FIGURES.keys())
+def test_saved_pixel_for_pixel_as_savefig_draws_it(tmp_path, make):
+    # _save lays the figure out once instead of letting savefig lay it out in a dry run.
+    plots._save(make(), tmp_path / "saved.png")
+    make().savefig(tmp_path / "savefig.png", format="png", dpi=plots.DPI)
+    saved = matplotlib.image.imread(tmp_path / "saved.png")
+    reference = matplotlib.image.imread(tmp_path / "savefig.png")
+    assert saved.shape == reference.shape
+    assert np.array_equal(saved, reference)
+
+
 def test_replaces_an_existing_file(tmp_path):
     out = tmp_path / "curves.png"
     out.write_bytes(b"stale")

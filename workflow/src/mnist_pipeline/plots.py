@@ -26,6 +26,7 @@ CAPTION = 8  # caption font size (points)
 # Class names and titles are drawn as the characters they are: no math text ("$x$") and no TeX,
 # whatever the caller's rcParams say.
 PLAIN = {"parse_math": False, "usetex": False}
+_NO_AUTOMATIC_LAYOUT = {"figure.autolayout": False, "figure.constrained_layout.use": False}
 
 
 class PlotError(MnistPipelineError, ValueError):
@@ -33,7 +34,17 @@ class PlotError(MnistPipelineError, ValueError):
 
 
 def _save(fig: Figure, path: str | os.PathLike) -> None:
-    """Write `fig` to `path` as PNG, atomically."""
+    """Write `fig` to `path` as PNG, atomically.
+
+    A figure with a layout engine is laid out here, once, and saved without its engine: savefig
+    would draw it twice, a dry run that lays it out and then the picture. The PNG is the same,
+    pixel for pixel.
+    """
+    engine = fig.get_layout_engine()
+    if engine is not None:
+        engine.execute(fig)
+        with matplotlib.rc_context(_NO_AUTOMATIC_LAYOUT):  # so that None removes the engine
+            fig.set_layout_engine(None)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=DPI)
 
