@@ -17,9 +17,12 @@ Each is served from a loopback mirror (a child process) and run, in turn, by:
 
 Wall times are medians of the repeats (reference and pipeline alternate, so load changes hit both
 alike). Peak RSS of the largest process comes from os.wait4 on the run (the maximum over it and
-all its descendants); per job, /proc/PID/status VmHWM is sampled every 50 ms and the job's seconds
-come from its Snakemake benchmark file. The parent imports the standard library only and serves
-nothing itself: a child started by vfork inherits its parent's peak RSS as its own floor.
+all its descendants); per job, /proc/PID/status VmHWM is sampled every 50 ms (during the book's
+runs too, which have no jobs, so that both bear the sampling's cost) and the job's seconds come
+from its Snakemake benchmark file. Run it with the pipeline's own environment (README's first
+set-up command): with the test tools installed as well, Snakemake takes longer to start jobs.
+The parent imports the standard library only and serves nothing itself: a child started by vfork
+inherits its parent's peak RSS as its own floor.
 
 `--growth` runs the pipeline alone at 10,000, 100,000 and 1,000,000 rows and prints, per stage,
 seconds and peak MB; `--png` draws them. Archives are cached in --workdir (default: a temporary
@@ -41,6 +44,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from importlib.metadata import distributions
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
@@ -313,7 +317,8 @@ def run_measured(command: list[str], cwd: Path, sample: bool = False) -> tuple[s
 
 def book(folder: Path, url: str) -> Run:
     command = [sys.executable, str(HERE), "--book", str(folder), url, str(BOOK_WEIGHTS)]
-    out, run = run_measured(command, folder)
+    # Sampled as the pipeline is (it finds no job here), so that both runs bear its cost.
+    out, run = run_measured(command, folder, sample=True)
     result = json.loads(out.splitlines()[-1])
     run.correct, run.total = result["correct"], result["total"]
     shutil.rmtree(folder)
@@ -397,6 +402,26 @@ class Mirror:
     def __exit__(self, *exc) -> None:
         self.proc.stdin.close()
         self.proc.wait()
+
+
+def environment() -> str:
+    """Which environment runs both: the pipeline's own (requirements.lock), or one with more.
+
+    More packages cost the pipeline time: Snakemake imports pandas, numpy and polars, those that
+    are installed, in its own process before it starts the first script job.
+    """
+    pinned = {
+        re.sub(r"[-_.]+", "-", line.split("==")[0]).lower()
+        for line in (REPO / "requirements.lock").read_text().splitlines()
+        if "==" in line and not line.startswith("#")
+    }
+    installed = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower() for d in distributions()}
+    extra = sorted(installed - pinned - {"mnist-pipeline", "pip", "setuptools"})
+    where = f"environment {sys.prefix}: "
+    if not extra:
+        return where + "the pipeline's own (requirements.lock)"
+    polars = "; Snakemake imports polars, installed here, in its own process" * ("polars" in extra)
+    return where + f"requirements.lock and {len(extra)} more packages{polars}"
 
 
 def load() -> str:
@@ -580,6 +605,7 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     workdir = workdir.resolve()
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, {load()}", flush=True)
+    print(environment(), flush=True)
     try:
         if args.growth:
             growth(args.sizes, args.repeats, workdir, args.png)
