@@ -19,8 +19,11 @@ Wall times are medians of the repeats (reference and pipeline alternate, so load
 alike). Peak RSS of the largest process comes from os.wait4 on the run (the maximum over it and
 all its descendants); per job, /proc/PID/status VmHWM is sampled every 50 ms (during the book's
 runs too, which have no jobs, so that both bear the sampling's cost) and the job's seconds come
-from its Snakemake benchmark file. Run it with the pipeline's own environment (README's first
-set-up command): with the test tools installed as well, Snakemake takes longer to start jobs.
+from its Snakemake benchmark file. Each run's CPU time, user and system, also comes from os.wait4:
+on a virtual machine the book's system time, the kernel zeroing its gigabytes of fresh pages,
+varies from run to run far more than anything else. Run it with the pipeline's own environment
+(README's first set-up command): with the test tools installed as well, Snakemake takes longer to
+start jobs.
 The parent imports the standard library only and serves nothing itself: a child started by vfork
 inherits its parent's peak RSS as its own floor.
 
@@ -233,6 +236,8 @@ class Run:
     total: int
     jobs: dict[str, tuple[float, float]] = field(default_factory=dict)  # stage: (s, peak MB)
     table_mb: float = 0.0  # the pixel table the pipeline made
+    user_s: float = 0.0  # CPU time of the run and all its descendants (os.wait4)
+    system_s: float = 0.0  # of which the kernel's: page zeroing shows here
 
 
 def _children(root: int) -> dict[int, str]:
@@ -309,7 +314,7 @@ def run_measured(command: list[str], cwd: Path, sample: bool = False) -> tuple[s
         if proc.returncode:
             sys.exit(f"{' '.join(command)} failed in {cwd}:\n{err.read()[-4000:]}")
         out = out.read()
-    run = Run(seconds, usage.ru_maxrss / 1024, 0, 0)
+    run = Run(seconds, usage.ru_maxrss / 1024, 0, 0, user_s=usage.ru_utime, system_s=usage.ru_stime)
     if sampler:
         run.jobs = {stage: (0.0, mb) for stage, mb in sampler.peaks.items()}
     return out, run
@@ -457,7 +462,8 @@ def compare(case: str, folder: Path, repeats: int, workdir: Path) -> list[str]:
                     run = pipeline(target, mirror.url, files)
                 runs[kind].append(run)
                 print(
-                    f"  {case} {kind:8} run {repeat + 1}: {run.seconds:6.2f} s, "
+                    f"  {case} {kind:8} run {repeat + 1}: {run.seconds:6.2f} s "
+                    f"(CPU {run.user_s:5.2f} s user, {run.system_s:5.2f} s system), "
                     f"peak {run.peak_mb:6.0f} MB, {run.correct}/{run.total} correct "
                     f"({before}; after: {load()})",
                     flush=True,
@@ -475,6 +481,10 @@ def compare(case: str, folder: Path, repeats: int, workdir: Path) -> list[str]:
         f"pipeline / book: {ratio:.2f} of the wall time, {peak['pipeline'] / peak['book']:.2f} "
         "of the peak RSS"
     )
+    for kind, done in runs.items():
+        user = statistics.median(r.user_s for r in done)
+        system = [f"{r.system_s:.2f}" for r in done]
+        print(f"{kind} CPU: {user:.2f} s user (median), system {', '.join(system)} s")
     gz_mb = (folder / ARCHIVES["test_images"]).stat().st_size / 1e6
     print(f"test images: {gz_mb:.1f} MB as .gz, {runs['pipeline'][0].table_mb:.1f} MB as Parquet")
     print(f"{'job':28} {'median s':>9} {'peak MB':>8}")
