@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .arrays import values
+from .arrays import arrow, values
 from .dims import CLASSES
 from .evaluation import Scores
 from .inference import prediction_schema, prob_columns, shard_batches
@@ -53,7 +53,7 @@ def pick_pictures(
         predicted = values(batch.column("predicted"))
         first.append(target[: max(pictures - rows, 0)])
         mistakes = np.flatnonzero(target != predicted)[: pictures - found]
-        wrong.extend(batch.slice(int(row), 1) for row in mistakes)  # pa.array would load pandas
+        wrong.append(batch.take(arrow(mistakes)))
         found += len(mistakes)
         rows += batch.num_rows
         if found == pictures and rows >= pictures:
