@@ -415,18 +415,21 @@ def environment() -> str:
     More packages cost the pipeline time: Snakemake imports pandas, numpy and polars, those that
     are installed, in its own process before it starts the first script job.
     """
-    pinned = {
-        re.sub(r"[-_.]+", "-", line.split("==")[0]).lower()
-        for line in (REPO / "requirements.lock").read_text().splitlines()
-        if "==" in line and not line.startswith("#")
-    }
-    installed = {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower() for d in distributions()}
-    extra = sorted(installed - pinned - {"mnist-pipeline", "pip", "setuptools"})
+
+    def normal(name: str) -> str:  # a distribution's name as PEP 503 compares them
+        return re.sub(r"[-_.]+", "-", name).lower()
+
+    lock = (REPO / "requirements.lock").read_text().splitlines()
+    pinned = {normal(line.split("==")[0]) for line in lock if "==" in line}
+    installed = {normal(d.metadata["Name"]) for d in distributions()}
+    extra = installed - pinned - {"mnist-pipeline", "pip", "setuptools"}
     where = f"environment {sys.prefix}: "
     if not extra:
         return where + "the pipeline's own (requirements.lock)"
-    polars = "; Snakemake imports polars, installed here, in its own process" * ("polars" in extra)
-    return where + f"requirements.lock and {len(extra)} more packages{polars}"
+    more = where + f"requirements.lock and {len(extra)} more packages"
+    if "polars" in extra:
+        more += "; Snakemake imports polars, installed here, in its own process"
+    return more
 
 
 def load() -> str:
