@@ -199,6 +199,29 @@ def test_numpy_scalars_are_refused(tmp_path):
         load_weights(write(tmp_path / "w.pkl", data))
 
 
+class _Uninitialised:
+    """A pickled call that makes an array of `shape` and gives it no data: numpy.ndarray itself,
+    or numpy's _reconstruct (whose pickles make an empty array, then fill it from their state)."""
+
+    def __init__(self, make, shape):
+        self.make, self.shape = make, shape
+
+    def __reduce__(self):
+        if self.make == "ndarray":
+            return np.ndarray, (self.shape, np.dtype(np.float32))
+        return np.ndarray.__reduce__(np.zeros(1))[0], (np.ndarray, self.shape, b"f")
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+@pytest.mark.parametrize("make", ["ndarray", "_reconstruct"])
+def test_arrays_of_uninitialised_memory_are_refused(tmp_path, protocol, make):
+    # Such a b1 held whatever the process's memory held: weights that changed from run to run.
+    data = pickle.dumps({**book_weights(), "b1": _Uninitialised(make, (50,))}, protocol=protocol)
+    pattern = rf"refusing to load .*w\.pkl: it calls (numpy\.)?{make}\(.*\(50,\).*uninitialised"
+    with pytest.raises(WeightsError, match=pattern + " memory"):
+        load_weights(write(tmp_path / "w.pkl", data))
+
+
 # --- wrong content ------------------------------------------------------------------------------
 
 

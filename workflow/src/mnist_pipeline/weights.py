@@ -44,7 +44,8 @@ _EXPECTED = _listed(SHAPES)
 # numpy 2 under `numpy._core`; both spellings map to the same object. `dtype` is all a dtype needs;
 # numpy scalars (`multiarray.scalar`) are not needed for a dict of arrays and stay refused.
 # Protocols 0-2 have no bytes type: they write an array's data as `_codecs.encode(text, "latin1")`,
-# which `_latin1_bytes` stands in for (it does that and nothing else).
+# which `_latin1_bytes` stands in for (it does that and nothing else). `ndarray` itself and
+# `_reconstruct` of any shape but (0,) make arrays of uninitialised memory: both are refused.
 _RECONSTRUCT = np.ndarray.__reduce__(np.zeros(1))[0]
 _FROMBUFFER = np.ndarray.__reduce_ex__(np.zeros(1), 5)[0]
 
@@ -60,11 +61,37 @@ def _latin1_bytes(*args: object) -> bytes:
     return args[0].encode("latin1")
 
 
+def _uninitialised(call: str) -> _RefusedCall:
+    return _RefusedCall(
+        f"calls {call}: an array of uninitialised memory, whose values would differ from run to run"
+    )
+
+
+class _NdarrayClass:
+    """`numpy.ndarray` as a pickle names it: the class numpy's pickles hand to `_reconstruct`.
+    Called itself, it would make an array of uninitialised memory: refused."""
+
+    def __call__(self, *args: object) -> np.ndarray:
+        raise _uninitialised(f"numpy.ndarray({', '.join(map(reprlib.repr, args))})")
+
+
+_NDARRAY = _NdarrayClass()
+
+
+def _empty_array(subtype: object, shape: object, dtype: object) -> np.ndarray:
+    """`_reconstruct` as numpy's pickles call it: an empty ndarray, which the state that follows
+    fills. Any other shape would be uninitialised memory: refused."""
+    if subtype is not _NDARRAY or shape != (0,):
+        shown = "numpy.ndarray" if subtype is _NDARRAY else reprlib.repr(subtype)
+        raise _uninitialised(f"_reconstruct({shown}, {reprlib.repr(shape)}, {dtype!r})")
+    return _RECONSTRUCT(np.ndarray, shape, dtype)
+
+
 _ALLOWED_GLOBALS: dict[tuple[str, str], object] = {
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "ndarray"): _NDARRAY,
     ("numpy", "dtype"): np.dtype,
-    ("numpy.core.multiarray", "_reconstruct"): _RECONSTRUCT,
-    ("numpy._core.multiarray", "_reconstruct"): _RECONSTRUCT,
+    ("numpy.core.multiarray", "_reconstruct"): _empty_array,
+    ("numpy._core.multiarray", "_reconstruct"): _empty_array,
     ("numpy.core.numeric", "_frombuffer"): _FROMBUFFER,
     ("numpy._core.numeric", "_frombuffer"): _FROMBUFFER,
     ("_codecs", "encode"): _latin1_bytes,
