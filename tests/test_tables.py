@@ -337,6 +337,26 @@ def test_not_a_pixel_table(tmp_path):
         iter_batches(path, 10)
 
 
+@pytest.mark.parametrize(("column", "row"), [("pixel3", 2), ("target", 1)])
+def test_a_table_with_empty_cells_is_refused_naming_the_column(table, tmp_path, column, row):
+    # Other tools write nullable columns: a null is an image or a label that is not there.
+    whole = pq.read_table(table)
+    cells = whole[column].to_pylist()
+    cells[row] = None
+    nulled = whole.set_column(
+        whole.schema.get_field_index(column), column, pa.array(cells, pa.uint8())
+    )
+    path = tmp_path / "nulls.parquet"
+    pq.write_table(nulled, path)
+    pattern = re.escape(str(path)) + rf": column {column} has 1 empty \(null\) cell"
+    reads = [read_arrays, lambda p: list(iter_batches(p, 10)), lambda p: take_rows(p, [row])]
+    if column == TARGET:
+        reads.append(lambda p: list(iter_targets(p)))
+    for read in reads:
+        with pytest.raises(TableError, match=pattern):
+            read(path)
+
+
 @pytest.mark.parametrize("content", [b"", b"<html>not parquet</html>"])
 def test_not_a_parquet_file(tmp_path, content):
     path = tmp_path / "t.parquet"

@@ -247,22 +247,33 @@ def _open_table(path: str | os.PathLike) -> pq.ParquetFile:
     return file
 
 
-def _to_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    """(x (n, 784), target (n,)) from a pixel table.
+def _column_values(path: str | os.PathLike, column: pa.ChunkedArray, name: str) -> np.ndarray:
+    """The values of one column of the pixel table `path`; a null in it raises TableError."""
+    if column.null_count:
+        raise TableError(
+            f"{os.fspath(path)}: column {name} has {column.null_count} empty (null) cell(s); a "
+            "pixel table has a value in every cell, each pixel 0..255 and the target class. Make "
+            "it with convert_idx_to_parquet."
+        )
+    return values(column)
+
+
+def _to_arrays(path: str | os.PathLike, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(x (n, 784), target (n,)) from the pixel table read from `path`.
 
     x is filled column by column into a (784, n) array and returned as its transpose, a view:
     a copy into C order would cost more than reading the table (uint8 transposes run at ~0.2 GB/s).
     """
     pixels = np.empty((N_PIXELS, table.num_rows), dtype=np.uint8)
-    for i in range(N_PIXELS):
-        pixels[i] = values(table.column(i))
-    return pixels.T, values(table.column(N_PIXELS)).copy()
+    for i, name in enumerate(PIXEL_COLUMNS):
+        pixels[i] = _column_values(path, table.column(i), name)
+    return pixels.T, _column_values(path, table.column(N_PIXELS), TARGET).copy()
 
 
 def read_arrays(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """The whole table as x (N, 784) uint8 (Fortran-ordered) and target (N,) uint8."""
     with _open_table(path) as file:
-        return _to_arrays(file.read(columns=COLUMNS))
+        return _to_arrays(path, file.read(columns=COLUMNS))
 
 
 def iter_batches(
@@ -278,7 +289,7 @@ def iter_batches(
         raise ValueError(f"batch_rows must be a positive integer, got {batch_rows}")
     file, stop = _open_range(path, start, stop)
     # The next row group is read and decoded while the caller works on this one.
-    return _rebatch(prefetched(_row_ranges(file, start, stop)), batch_rows)
+    return _rebatch(prefetched(_row_ranges(path, file, start, stop)), batch_rows)
 
 
 def iter_targets(
@@ -287,7 +298,7 @@ def iter_targets(
     """Yield the targets (uint8) of rows [start, stop), one array per overlapping row group,
     reading the target column only."""
     file, stop = _open_range(path, start, stop)
-    return _targets(file, start, stop)
+    return _targets(path, file, start, stop)
 
 
 def take_rows(path: str | os.PathLike, rows: np.ndarray) -> np.ndarray:
@@ -307,7 +318,7 @@ def take_rows(path: str | os.PathLike, rows: np.ndarray) -> np.ndarray:
             end = first + file.metadata.row_group(group).num_rows
             lo, hi = np.searchsorted(rows, [first, end])
             if lo < hi:
-                out[lo:hi] = _read_group(file, group)[0][rows[lo:hi] - first]
+                out[lo:hi] = _read_group(path, file, group)[0][rows[lo:hi] - first]
             first = end
     return out
 
@@ -338,17 +349,20 @@ def _groups(file: pq.ParquetFile, start: int, stop: int) -> Iterator[tuple[int, 
 
 
 def _row_ranges(
-    file: pq.ParquetFile, start: int, stop: int
+    path: str | os.PathLike, file: pq.ParquetFile, start: int, stop: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The rows [start, stop) as one (x, target) piece per overlapping row group."""
     with file:
         for group, keep in _groups(file, start, stop):
-            x, target = _read_group(file, group)
+            x, target = _read_group(path, file, group)
             yield x[keep], target[keep]
 
 
-def _read_group(file: pq.ParquetFile, group: int) -> tuple[np.ndarray, np.ndarray]:
-    """(x (n, 784), target (n,)) of one row group, as `_to_arrays` gives them.
+def _read_group(
+    path: str | os.PathLike, file: pq.ParquetFile, group: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(x (n, 784), target (n,)) of one row group of the table `path` (open as `file`), as
+    `_to_arrays` gives them.
 
     Decoded _READ_COLUMNS columns at a time: Arrow holds the pages of all the columns a call
     reads until it returns, and a whole row group at once took far more than its pixels.
@@ -358,16 +372,19 @@ def _read_group(file: pq.ParquetFile, group: int) -> tuple[np.ndarray, np.ndarra
         part = file.read_row_group(group, columns=COLUMNS[first : first + _READ_COLUMNS])
         for i, column in enumerate(part.columns, start=first):
             if i < N_PIXELS:
-                pixels[i] = values(column)
+                pixels[i] = _column_values(path, column, COLUMNS[i])
             else:
-                target = values(column).copy()
+                target = _column_values(path, column, TARGET).copy()
     return pixels.T, target
 
 
-def _targets(file: pq.ParquetFile, start: int, stop: int) -> Iterator[np.ndarray]:
+def _targets(
+    path: str | os.PathLike, file: pq.ParquetFile, start: int, stop: int
+) -> Iterator[np.ndarray]:
     with file:
         for group, keep in _groups(file, start, stop):
-            yield values(file.read_row_group(group, columns=[TARGET]).column(0))[keep]
+            column = file.read_row_group(group, columns=[TARGET]).column(0)
+            yield _column_values(path, column, TARGET)[keep]
 
 
 def _rebatch(
