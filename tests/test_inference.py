@@ -186,6 +186,21 @@ def test_a_shard_predicting_no_class_is_refused(table, weights, tmp_path):
     gather_fails(parts, table, tmp_path, pattern)
 
 
+@pytest.mark.parametrize("column", ["index", "predicted", "prob3"])
+def test_a_shard_with_an_empty_cell_is_refused_naming_the_column(table, weights, tmp_path, column):
+    parts = predict_parts(tmp_path, table, weights, 2)
+
+    def emptied(t):
+        cells = t[column].to_pylist()
+        cells[7] = None
+        i = t.schema.get_field_index(column)
+        return t.set_column(i, t.schema.field(i), pa.array(cells, t.schema.field(i).type))
+
+    rewrite(parts[1], emptied)
+    pattern = re.escape(f"{parts[1]}: column {column} has 1 empty (null) cell(s) among rows 500..")
+    gather_fails(parts, table, tmp_path, pattern + ".*" + REMAKE)
+
+
 @pytest.mark.parametrize("keep", [0, 100, -100])
 def test_a_truncated_shard_file_is_refused(table, weights, tmp_path, keep):
     parts = predict_parts(tmp_path, table, weights, 2)

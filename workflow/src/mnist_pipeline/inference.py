@@ -314,6 +314,7 @@ def checked_predictions(
         at = start
         for batch in _read_batches(file, path, read):
             n = batch.num_rows
+            _check_cells(path, at, batch)
             _check_rows(path, table, at, batch, targets.take(n), classes)
             at += n
             yield batch
@@ -367,6 +368,17 @@ def _shown(names: list[str]) -> str:
         return str(names)
     head, tail = ", ".join(map(repr, names[:4])), ", ".join(map(repr, names[-2:]))
     return f"[{head}, ..., {tail}] ({len(names)} columns)"
+
+
+def _check_cells(path: str | Path, at: int, batch: pa.RecordBatch) -> None:
+    """Rows at.. of a predictions file must have a value in every cell."""
+    for name, column in zip(batch.schema.names, batch.columns, strict=True):
+        if column.null_count:
+            raise PredictionError(
+                f"{os.fspath(path)}: column {name} has {column.null_count} empty (null) cell(s) "
+                f"among rows {at}..{at + batch.num_rows - 1}: a predictions file has a value in "
+                f"every cell. {REMAKE}"
+            )
 
 
 def _check_rows(
