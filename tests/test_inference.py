@@ -201,6 +201,25 @@ def test_a_shard_with_an_empty_cell_is_refused_naming_the_column(table, weights,
     gather_fails(parts, table, tmp_path, pattern + ".*" + REMAKE)
 
 
+@pytest.mark.parametrize(
+    ("column", "found", "shown"),
+    [
+        ("target", pa.field("target", pa.int64()), "int64, expected uint8"),
+        ("prob0", pa.field("prob0", pa.float64()), "double, expected float"),
+        ("index", pa.field("index", pa.int64(), False), "int64 (required: not nullable), expe"),
+    ],
+)
+def test_a_shard_with_a_column_of_another_type_is_refused_naming_it(
+    table, weights, tmp_path, column, found, shown
+):
+    # The column names are all right: only the column that differs tells what is wrong.
+    parts = predict_parts(tmp_path, table, weights, 2)
+    i = prediction_schema().get_field_index(column)
+    rewrite(parts[0], lambda t: t.cast(t.schema.set(i, found)))
+    pattern = re.escape(f"{parts[0]}: column {column} is {shown}")
+    gather_fails(parts, table, tmp_path, pattern + ".*" + REMAKE)
+
+
 @pytest.mark.parametrize("keep", [0, 100, -100])
 def test_a_truncated_shard_file_is_refused(table, weights, tmp_path, keep):
     parts = predict_parts(tmp_path, table, weights, 2)

@@ -327,13 +327,25 @@ def _open_predictions(path: str | Path, schema: pa.Schema) -> pq.ParquetFile:
         raise PredictionError(
             f"{os.fspath(path)}: not a readable Parquet file ({err}). {REMAKE}"
         ) from err
-    if not file.schema_arrow.equals(schema, check_metadata=False):
+    found = file.schema_arrow
+    if found.names != schema.names:
         file.close()
         raise PredictionError(
             f"{os.fspath(path)}: expected prediction columns {_shown(schema.names)}, "
-            f"found {_shown(file.schema_arrow.names)}. {REMAKE}"
+            f"found {_shown(found.names)}. {REMAKE}"
         )
+    for field, expected in zip(found, schema, strict=True):
+        if not field.equals(expected):
+            file.close()
+            raise PredictionError(
+                f"{os.fspath(path)}: column {field.name} is {_typed(field)}, expected "
+                f"{_typed(expected)}. {REMAKE}"
+            )
     return file
+
+
+def _typed(field: pa.Field) -> str:
+    return f"{field.type}" if field.nullable else f"{field.type} (required: not nullable)"
 
 
 def _read_columns(schema: pa.Schema, columns: Sequence[str] | None) -> list[str] | None:
