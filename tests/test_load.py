@@ -3,12 +3,16 @@
 import gzip
 import itertools
 import pickle
+import re
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from mnist_pipeline import load_mnist
 from mnist_pipeline.dims import CLASSES, PIXELS, SIDE
+from mnist_pipeline.tables import TableError
 
 from idxgen import random_split, write_pixel_table
 
@@ -48,6 +52,38 @@ def test_missing_tables_name_the_file_and_the_command(tmp_path):
     message = str(error.value)
     assert str(tmp_path / "kmnist" / "train.parquet") in message
     assert "snakemake --cores 4" in message
+
+
+@pytest.mark.parametrize(
+    ("classes", "target", "message"),
+    [
+        (
+            "ten",
+            None,
+            r"its metadata gives 'classes' as 'ten', expected a whole number of 2 to 256",
+        ),
+        ("100000000", None, r"its metadata gives 'classes' as '100000000', expected a whole"),
+        ("3", None, r"target 9 in row \d+ is not one of its 3 classes \(0\.\.2, as its metadata"),
+        (None, 200, r"target 200 in row 4 is not one of its 10 classes \(0\.\.9, as the MNIST"),
+    ],
+)
+def test_a_table_whose_targets_are_not_its_classes_is_refused(
+    root, tmp_path, classes, target, message
+):
+    # Tables made elsewhere: one-hot rows of np.eye(classes)[t] failed in numpy, or took K^2 memory.
+    table = pq.read_table(root / "mnist" / "train.parquet")
+    if target is not None:
+        targets = table["target"].to_numpy().copy()
+        targets[4] = target
+        table = table.set_column(784, table.schema.field(784), pa.array(targets))
+    if classes is not None:
+        table = table.replace_schema_metadata({"classes": classes})
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    pq.write_table(table, folder / "train.parquet")
+    (folder / "test.parquet").write_bytes((root / "mnist" / "test.parquet").read_bytes())
+    with pytest.raises(TableError, match=re.escape(str(folder / "train.parquet")) + ": " + message):
+        load_mnist(one_hot_label=True, root=tmp_path)
 
 
 def book_load_mnist(folder, normalize=True, flatten=True, one_hot_label=False):

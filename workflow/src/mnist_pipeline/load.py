@@ -6,7 +6,7 @@ import numpy as np
 
 from .dims import CLASSES, SIDE
 from .network import normalize as to_unit_range
-from .tables import read_arrays, read_metadata
+from .tables import TableError, read_arrays, read_metadata
 
 SPLITS = ("train", "test")
 
@@ -36,14 +36,39 @@ def load_mnist(
             f"`snakemake --cores 4 {' '.join(map(str, paths))}` in the repository folder, "
             "or pass root= the folder that holds them."
         )
-    return tuple(
-        _prepare(*read_arrays(p), normalize, flatten, one_hot_label, _classes(p)) for p in paths
-    )
+    splits = []
+    for path in paths:
+        x, t = read_arrays(path)
+        splits.append(_prepare(x, t, normalize, flatten, one_hot_label, _classes(path, t)))
+    return tuple(splits)
 
 
-def _classes(path: Path) -> int:
-    """The class count a table records (the conversion stores it); the book's ten without one."""
-    return int(read_metadata(path).get("classes", CLASSES))
+# uint8 targets name at most this many classes
+_MOST_CLASSES = 256
+
+
+def _classes(path: Path, targets: np.ndarray) -> int:
+    """The class count a table records (the conversion stores it; the book's ten without one),
+    checked against the table's targets: each must be one of its classes."""
+    given = read_metadata(path).get("classes")
+    if given is None:
+        classes, source = CLASSES, "the MNIST family's default, without 'classes' in its metadata"
+    elif given.isdecimal() and 2 <= int(given) <= _MOST_CLASSES:
+        classes, source = int(given), "its metadata gives 'classes'"
+    else:
+        raise TableError(
+            f"{path}: its metadata gives 'classes' as {given!r}, expected a whole number of 2 to "
+            f"{_MOST_CLASSES}. Make the table with the workflow (convert_to_parquet), which "
+            "records the dataset's class count."
+        )
+    bad = np.flatnonzero(targets >= classes)
+    if bad.size:
+        raise TableError(
+            f"{path}: target {targets[bad[0]]} in row {bad[0]} is not one of its {classes} classes "
+            f"(0..{classes - 1}, as {source}); {bad.size} row(s) are outside. Make the table "
+            "with the workflow (convert_to_parquet), which checks every label."
+        )
+    return classes
 
 
 def _prepare(x, t, normalize, flatten, one_hot_label, classes):
