@@ -15,6 +15,7 @@ import pytest
 
 from mnist_pipeline.evaluation import score, write_scores
 from mnist_pipeline.inference import PredictionError, prediction_schema
+from mnist_pipeline.metrics import MetricsError
 from mnist_pipeline.pictures import pick_pictures, write_pictures
 
 from idxgen import random_split, write_pixel_table
@@ -222,6 +223,15 @@ def test_predictions_that_are_not_exactly_the_tables_rows_are_refused(
     pattern = re.escape(f"{path}: {message}") + r".*Delete it and rerun, so it is made again\."
     with pytest.raises(PredictionError, match=pattern):
         score([path], folder / "t.parquet", CLASSES)
+
+
+def test_a_split_without_rows_is_refused_naming_its_table(tmp_path):
+    table = write_pixel_table(tmp_path / "t.parquet", *random_split(0))
+    path = tmp_path / "p.parquet"
+    pq.write_table(prediction_schema().empty_table(), path)
+    pattern = re.escape(f"{table}: no rows to score") + r".*hold no images"
+    with pytest.raises(MetricsError, match=pattern):
+        score([path], table, CLASSES)
 
 
 def test_predictions_of_another_table_are_refused(data, tmp_path):

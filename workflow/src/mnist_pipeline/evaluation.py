@@ -5,6 +5,7 @@ text. The pictures, the confusion matrix's among them, are drawn by another job
 (mnist_pipeline.pictures)."""
 
 import json
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from .atomic import atomic_path
 from .digest import sha256_of
 from .inference import CHECKED_COLUMNS, shard_batches
 from .metrics import (
+    MetricsError,
     accuracy_summary,
     confusion_csv,
     confusion_matrix,
@@ -50,6 +52,12 @@ def score(shards: Sequence[str | Path], table: str | Path, classes: Sequence[str
         target = values(batch.column("target"))
         predicted = values(batch.column("predicted"))
         confusion += confusion_matrix(target, predicted, n_classes)
+    if not confusion.any():  # the predictions were checked to be the table's rows: it has none
+        raise MetricsError(
+            f"{os.fspath(table)}: no rows to score, so accuracy and the per-class scores are "
+            "undefined: the split's archives hold no images. Check the archives the config names "
+            "for this split, or leave the split out of the config key 'splits'."
+        )
     return Scores(
         classes=list(classes),
         confusion=confusion,
