@@ -209,6 +209,9 @@ def test_the_chosen_dataset_must_have_an_entry():
             10**400,
             "config key 'download.timeout_seconds': 1000",
         ),
+        # Each shard is a job Snakemake plans: 10**6 shards took minutes and gigabytes before
+        # any job ran.
+        ("predict.shards", 1001, "config key 'predict.shards': 1001 is greater than the maximum"),
     ],
 )
 def test_numbers_must_be_whole_finite_and_bounded(path, value, message):
@@ -228,6 +231,7 @@ def test_numbers_must_be_whole_finite_and_bounded(path, value, message):
         ("download.backoff_seconds", 0),
         ("download.retries", 10),
         ("model.train.learning_rate", 1),
+        ("predict.shards", 1000),
     ],
 )
 def test_numbers_at_the_bounds_pass_and_keep_their_type(path, value):
@@ -364,6 +368,13 @@ def test_a_scatter_count_below_one_is_refused_naming_both_ways_to_set_it():
     message = str(error.value)
     assert "--set-scatter predict=0" in message
     assert "config key 'predict.shards': 0 is less than the minimum of 1" in message
+
+
+def test_a_scatter_count_above_the_bound_is_refused():
+    with pytest.raises(
+        ConfigError, match=r"--set-scatter predict=1001 \(which overrides config key "
+    ):
+        validate_config(CONFIG, SCHEMA, set_scatter={"predict": 1001})
 
 
 def test_an_unknown_scatter_name_is_refused():
