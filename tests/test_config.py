@@ -212,6 +212,9 @@ def test_the_chosen_dataset_must_have_an_entry():
         # Each shard is a job Snakemake plans: 10**6 shards took minutes and gigabytes before
         # any job ran.
         ("predict.shards", 1001, "config key 'predict.shards': 1001 is greater than the maximum"),
+        # A batch is held whole, as floats: a job's memory grows with it, to the table's size.
+        ("batch_size", 10_001, "config key 'batch_size': 10001 is greater than the maximum of"),
+        ("batch_size", 10**30, "config key 'batch_size': 1000000000000000000000000000000 is gre"),
     ],
 )
 def test_numbers_must_be_whole_finite_and_bounded(path, value, message):
@@ -231,6 +234,7 @@ def test_numbers_must_be_whole_finite_and_bounded(path, value, message):
         ("download.backoff_seconds", 0),
         ("download.retries", 10),
         ("model.train.learning_rate", 1),
+        ("batch_size", 10_000),
         ("predict.shards", 1000),
     ],
 )
