@@ -224,6 +224,29 @@ def test_a_member_that_is_not_gzip_is_named(tmp_path):
     assert "uncompressed IDX file" in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("method", "flags", "found"),
+    [
+        (9, 0, "That compression method is not supported"),  # Deflate64, as Windows' zip makes
+        (0, 1, "File 'gzip/l.gz' is encrypted"),
+    ],
+)
+def test_a_member_zipfile_cannot_read_is_named(tmp_path, method, flags, found):
+    path = tmp_path / BUNDLE
+    stored_zip(path, {"gzip/l.gz": gz(idx_labels(np.arange(5)))})
+    raw = bytearray(path.read_bytes())
+    for header, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):  # local and central entries
+        start = raw.find(header) + at
+        raw[start] |= flags
+        raw[start + 2 : start + 4] = method.to_bytes(2, "little")
+    path.write_bytes(bytes(raw))
+    with pytest.raises(BundleError) as error:
+        read_labels(ZipMember(str(path), "gzip/l.gz"))
+    message = str(error.value)
+    assert message.startswith(f"{path} (member gzip/l.gz): zipfile cannot read it ({found}")
+    assert "zip -r" in message
+
+
 def test_a_member_is_read_in_chunks_in_file_order(zipped):
     path, content = zipped
     source = ZipMember(str(path), member("byclass", "train", "images"))

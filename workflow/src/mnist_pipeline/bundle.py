@@ -60,6 +60,13 @@ def open_source(source: Source) -> Iterator[BinaryIO]:
             member = bundle.open(source.name)
         except KeyError as err:
             raise BundleError(f"{source}: no such member in the zip. {_AGAIN}") from err
+        # A compression method zipfile lacks (Deflate64, which Windows' zip uses for large
+        # files), or a member behind a password.
+        except (NotImplementedError, RuntimeError) as err:
+            raise BundleError(
+                f"{source}: zipfile cannot read it ({err}). Make the zip again with deflate and "
+                "no password (zip -r, or python -m zipfile -c), and pin the new zip."
+            ) from err
         with member:
             yield member
 
