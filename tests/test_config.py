@@ -124,6 +124,23 @@ def test_a_wrong_value_is_named_with_what_was_expected_and_found(path, value, me
     assert "config/config.yaml" in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("predict.shards", "2", "integer"),
+        ("model.train.learning_rate", "0.01", "number"),
+        ("batch_size", "100", "integer"),
+    ],
+)
+def test_a_number_given_as_text_says_how_to_give_it(path, value, expected):
+    # snakemake --config 'predict={shards: 2}' gives the text '2': the user did write a number.
+    with pytest.raises(ConfigError) as error:
+        validate_config(with_change(path, value), SCHEMA)
+    message = str(error.value)
+    assert f"'{path}': expected {expected}; found {value!r} (str): text, not a number" in message
+    assert "--config reads values nested in {...} as text" in message
+
+
 def test_every_problem_is_listed_at_once():
     config = with_change("batch_size", "x")
     config["dataset"] = "emnist"

@@ -114,6 +114,16 @@ def test_bad_config_stops_before_any_job(project, data, settings, expected):
             ("--config", "batch_size=inf"),
             "config key 'batch_size': expected integer; found inf (float)",
         ),
+        # --config reads values nested in {...} as text: the user wrote null, and a number
+        (
+            ("--config", "model={weights: null}"),
+            "config key 'model.weights': null is not a file; 'null' is text, not null "
+            "(snakemake --config reads values nested in {...} as text",
+        ),
+        (
+            ("--config", "predict={shards: 2}"),
+            "config key 'predict.shards': expected integer; found '2' (str): text, not a number",
+        ),
         (
             ("--set-scatter", "predict=0"),
             "--set-scatter predict=0 (which overrides config key 'predict.shards': 0 is less "

@@ -1,6 +1,12 @@
 from pathlib import Path
 
-from mnist_pipeline.config import BOOK_WEIGHTS, ConfigError, load_schema, validate_config
+from mnist_pipeline.config import (
+    BOOK_WEIGHTS,
+    ConfigError,
+    given_as_text,
+    load_schema,
+    validate_config,
+)
 
 # Checked before any job is planned: the config, and --set-scatter counts, which Snakemake
 # keeps apart from the config and would otherwise take as given (0 makes empty predictions).
@@ -16,10 +22,13 @@ if (
     config["model"]["weights"] not in (None, BOOK_WEIGHTS)
     and not Path(config["model"]["weights"]).is_file()
 ):
+    # 'null' from snakemake --config 'model={weights: null}' is text, not null
+    weights_as_text = given_as_text(config["model"]["weights"], ["null"])
     raise ConfigError(
-        f"config key 'model.weights': {config['model']['weights']} is not a file. Give the path "
-        f"of a .pkl or an .npz with W1 b1 W2 b2 W3 b3, {BOOK_WEIGHTS} to download the book's "
-        "weights (models.book), or null to train a model here."
+        f"config key 'model.weights': {config['model']['weights']} is not a file"
+        + (f"; {config['model']['weights']!r} is {weights_as_text}" if weights_as_text else "")
+        + f". Give the path of a .pkl or an .npz with W1 b1 W2 b2 W3 b3, {BOOK_WEIGHTS} to "
+        "download the book's weights (models.book), or null to train a model here."
     )
 
 SPLITS = ["train", "test"]

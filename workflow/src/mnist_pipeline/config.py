@@ -260,6 +260,29 @@ def _same(files: Mapping[str, Mapping], field: str) -> Iterable[tuple[str, str]]
                 yield a, b
 
 
+_KINDS = {"integer": "a number", "number": "a number", "boolean": "true or false", "null": "null"}
+
+
+def given_as_text(value: Any, types: Iterable[str]) -> str:
+    """What to say of `value` if it is text that YAML reads as a value of one of the JSON Schema
+    `types` (a number, true or false, null), "" otherwise. Such text comes from a quoted value,
+    or from snakemake --config, which reads every value nested in {...} as text."""
+    if not isinstance(value, str):
+        return ""
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        return ""
+    kinds = [_KINDS[t] for t in types if t in _KINDS and _Validator.TYPE_CHECKER.is_type(parsed, t)]
+    if isinstance(parsed, str) or not kinds:
+        return ""
+    return (
+        f"text, not {kinds[0]} (snakemake --config reads values nested in {{...}} as text, and "
+        "quotes make text in YAML); write it unquoted in the config file or a --configfile "
+        "overlay"
+    )
+
+
 def _key(error: ValidationError, prefix: str) -> str:
     return ".".join(
         [prefix, *map(str, error.absolute_path)] if prefix else map(str, error.absolute_path)
@@ -287,6 +310,8 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
         message += f" ({type(found).__name__})"
         if "integer" in expected and isinstance(found, float) and found.is_integer():
             message += f": write {int(found)}, without a decimal point"
+        elif text := given_as_text(found, expected):
+            message += f": {text}"
         return message
     if error.validator in ("pattern", "minLength", "maxLength") and "description" in error.schema:
         return f"config key '{key}': {error.message}; expected {error.schema['description']}"
