@@ -352,6 +352,18 @@ def test_npz_that_is_not_a_zip(tmp_path):
         load_weights(write(tmp_path / "w.npz", b"<html>oops</html>" * 10))
 
 
+def test_weights_saved_in_one_format_and_named_as_the_other_are_named(tmp_path):
+    weights = book_weights()
+    npz = tmp_path / "w.npz"
+    save_weights(npz, weights)
+    with pytest.raises(WeightsError, match=r"w\.pkl: a zip archive \(an \.npz\?\), not a pickle; "):
+        load_weights(write(tmp_path / "w.pkl", npz.read_bytes()))
+    with pytest.raises(
+        WeightsError, match=r"w\.npz: a pickle \(the book's format\?\), not an \.npz"
+    ):
+        load_weights(write(tmp_path / "w.npz", pickle.dumps(weights, protocol=3)))
+
+
 # --- .npz headers, checked before any array is read ---------------------------------------------
 
 HUGE = {"descr": "<f4", "fortran_order": False, "shape": (2**40,)}

@@ -124,8 +124,18 @@ def _refusal(source: str, what: str) -> str:
     )
 
 
+# How each format starts: a zip's first local header, and the PROTO opcode of pickle protocol 2+.
+_ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_MAGIC = pickle.PROTO
+
+
 def _read_pickle(path: Path) -> object:
     with path.open("rb") as f:
+        if f.read(len(_ZIP_MAGIC)) == _ZIP_MAGIC:
+            raise WeightsError(
+                f"{path}: a zip archive (an {NPZ_SUFFIX}?), not a pickle; name it *{NPZ_SUFFIX}"
+            )
+        f.seek(0)
         try:
             return _WeightsUnpickler(f, str(path)).load()
         except WeightsError:
@@ -166,10 +176,16 @@ def _read_npz(
     loading would allocate it (2**40 floats ends in MemoryError, not in a message).
     """
     with path.open("rb") as f:
-        if f.read(len(_NPY_MAGIC)) == _NPY_MAGIC:
+        head = f.read(len(_NPY_MAGIC))
+        if head == _NPY_MAGIC:
             raise WeightsError(
                 f"{path}: a single .npy array, not an {NPZ_SUFFIX} archive; save the six arrays "
                 f"{_listed(expected)} together with numpy.savez"
+            )
+        if head.startswith(_PICKLE_MAGIC):
+            raise WeightsError(
+                f"{path}: a pickle (the book's format?), not an {NPZ_SUFFIX} archive; name it "
+                f"*{PICKLE_SUFFIXES[0]}: it is then read with the restricted unpickler"
             )
     try:
         with zipfile.ZipFile(path) as archive:
