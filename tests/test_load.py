@@ -63,6 +63,7 @@ def test_missing_tables_name_the_file_and_the_command(tmp_path):
             r"its metadata gives 'classes' as 'ten', expected a whole number of 2 to 256",
         ),
         ("100000000", None, r"its metadata gives 'classes' as '100000000', expected a whole"),
+        (b"\xff", None, r"its metadata gives 'classes' as '.*xff', expected a whole number"),
         ("3", None, r"target 9 in row \d+ is not one of its 3 classes \(0\.\.2, as its metadata"),
         (None, 200, r"target 200 in row 4 is not one of its 10 classes \(0\.\.9, as the MNIST"),
     ],

@@ -218,7 +218,12 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The key-value metadata stored with a table (without Arrow's and pandas' own keys)."""
     with pq.ParquetFile(path) as file:
         raw = file.metadata.metadata or {}
-    return {k.decode(): v.decode() for k, v in raw.items() if not k.startswith(_ARROW_KEYS)}
+    # Another writer's metadata need not be UTF-8: its bytes are shown, not a UnicodeDecodeError.
+    return {
+        k.decode(errors="backslashreplace"): v.decode(errors="backslashreplace")
+        for k, v in raw.items()
+        if not k.startswith(_ARROW_KEYS)
+    }
 
 
 def num_rows(path: str | os.PathLike) -> int:
