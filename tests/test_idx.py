@@ -345,6 +345,19 @@ def test_cut_gzip_stream(tmp_path, split):
         read_images(path)
 
 
+def test_a_gzip_of_several_members_reads_as_one_stream(tmp_path, split):
+    # As `cat a.gz b.gz` and parallel compressors (pigz, bgzip) make them.
+    data = idx_labels(split[1])
+    path = write(tmp_path / "l.gz", gz(data[:5]) + gz(data[5:]))
+    np.testing.assert_array_equal(read_labels(path), split[1])
+
+
+def test_bytes_that_are_not_gzip_after_the_stream_are_refused(tmp_path, split):
+    path = write(tmp_path / "l.gz", gz(idx_labels(split[1])) + b"<html>")
+    with pytest.raises(IdxFormatError, match=named(path, "or bytes that are not gzip follow it")):
+        read_labels(path)
+
+
 def test_damaged_gzip_stream(tmp_path, split):
     whole = bytearray(gz(idx_labels(split[1])))
     whole[-8] ^= 0xFF  # the CRC-32 in the gzip trailer
