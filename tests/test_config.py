@@ -141,6 +141,24 @@ def test_a_number_given_as_text_says_how_to_give_it(path, value, expected):
     assert "--config reads values nested in {...} as text" in message
 
 
+@pytest.mark.parametrize(
+    ("classes", "found", "hint"),
+    [
+        (list(range(10)), "0 (int)", "YAML reads 0 unquoted as a number: write '0', in quotes"),
+        (
+            ["yes", False, *"abcdefgh"],
+            "False (bool)",
+            "YAML reads yes, no, on, off, true and false",
+        ),
+    ],
+)
+def test_a_class_name_yaml_read_as_a_number_or_boolean_says_to_quote_it(classes, found, hint):
+    # classes: [0, 1, ..., 9], or a class named no, written without quotes
+    with pytest.raises(ConfigError) as error:
+        validate_config(with_change("datasets.mnist.classes", classes), SCHEMA)
+    assert f"expected string; found {found}: {hint}" in str(error.value)
+
+
 def test_every_problem_is_listed_at_once():
     config = with_change("batch_size", "x")
     config["dataset"] = "emnist"

@@ -312,6 +312,13 @@ def _describe(error: ValidationError, prefix: str = "") -> str:
             message += f": write {int(found)}, without a decimal point"
         elif text := given_as_text(found, expected):
             message += f": {text}"
+        elif "string" in expected and isinstance(found, bool):
+            message += (
+                ": YAML reads yes, no, on, off, true and false unquoted as booleans: put the text "
+                "in quotes"
+            )
+        elif "string" in expected and isinstance(found, int | float):
+            message += f": YAML reads {found!r} unquoted as a number: write '{found!r}', in quotes"
         return message
     if error.validator in ("pattern", "minLength", "maxLength") and "description" in error.schema:
         return f"config key '{key}': {error.message}; expected {error.schema['description']}"
