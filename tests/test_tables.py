@@ -23,6 +23,7 @@ from mnist_pipeline.tables import (
     TARGET,
     ChecksumError,
     TableError,
+    check_source,
     convert_idx_to_parquet,
     iter_batches,
     iter_targets,
@@ -437,6 +438,35 @@ def test_pins_are_hex_in_either_case(tmp_path, split):
     dest = tmp_path / "t.parquet"
     assert convert_idx_to_parquet(*paths, dest, metadata=META, sha256=pins) == ROWS
     assert read_metadata(dest)["images_sha256"] == pins["images"].lower()
+
+
+def test_a_table_is_checked_against_its_split_and_pins_from_its_footer(tmp_path, split):
+    paths = write_pair(tmp_path, *split)
+    pins = pins_of(*paths)
+    dest = tmp_path / "t.parquet"
+    convert_idx_to_parquet(*paths, dest, metadata=META, sha256=pins)
+    check_source(dest, "mnist", "test", {kind: pin.upper() for kind, pin in pins.items()})
+    check_source(dest, "mnist", "test", {})  # a bundle's member may have no pin
+
+    other = {**pins, "labels": "ab" * 32}
+    wrong = [
+        ("mnist", "train", pins, "split 'test', expected 'train'"),
+        ("kmnist", "test", pins, "dataset 'mnist', expected 'kmnist'"),
+        ("mnist", "test", other, f"labels_sha256 '{pins['labels']}', expected '{'ab' * 32}'"),
+    ]
+    for dataset, split_name, sha256, found in wrong:
+        with pytest.raises(TableError) as caught:
+            check_source(dest, dataset, split_name, sha256)
+        assert str(caught.value).startswith(f"{dest}: its metadata says {found}: ")
+        assert str(caught.value).endswith(
+            "Delete it and rerun, so it is converted again from the verified archives."
+        )
+        assert f"datasets.{dataset}.files for the {split_name} split" in str(caught.value)
+
+    bare = tmp_path / "bare.parquet"
+    pq.write_table(pq.read_table(dest).replace_schema_metadata(None), bare)
+    with pytest.raises(TableError, match=f"{bare}: its metadata says no dataset; no split; "):
+        check_source(bare, "mnist", "test", pins)
 
 
 class SteppingClock:

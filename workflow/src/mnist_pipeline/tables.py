@@ -221,6 +221,35 @@ def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     return {k.decode(): v.decode() for k, v in raw.items() if not k.startswith(_ARROW_KEYS)}
 
 
+def check_source(
+    path: str | os.PathLike, dataset: str, split: str, sha256: Mapping[str, str]
+) -> None:
+    """Refuse a table that is not the one converted from `dataset`'s `split`, from the archives
+    `sha256` pins ({"images": hex, "labels": hex}, either may be missing): its metadata, read
+    from the footer alone, must say so.
+
+    A table replaced by another one (the other split's, another dataset's, or one made from
+    other archives) would otherwise be predicted and scored under this split's name.
+    """
+    expected = {"dataset": dataset, "split": split}
+    expected |= {f"{kind}_sha256": pin.lower() for kind, pin in sha256.items()}
+    with _open_table(path) as file:
+        raw = file.metadata.metadata or {}
+    found = {k.decode(): v.decode() for k, v in raw.items()}
+    wrong = [
+        f"{key} '{found[key]}', expected '{value}'" if key in found else f"no {key}"
+        for key, value in expected.items()
+        if found.get(key) != value
+    ]
+    if wrong:
+        raise TableError(
+            f"{os.fspath(path)}: its metadata says {'; '.join(wrong)}: it is not the table "
+            f"converted from the archives pinned under datasets.{dataset}.files for the {split} "
+            "split (was it replaced, or copied from another split or project?). Delete it and "
+            "rerun, so it is converted again from the verified archives."
+        )
+
+
 def num_rows(path: str | os.PathLike) -> int:
     """The number of rows of a pixel table, from its footer."""
     with _open_table(path) as file:
