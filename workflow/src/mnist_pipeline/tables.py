@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
@@ -43,12 +44,15 @@ SCHEMA = pa.schema([pa.field(name, pa.uint8(), nullable=False) for name in COLUM
 # row group), and is not much larger than its IDX .gz. Row groups are large: each costs a fixed
 # overhead per column chunk; one group (CHUNK_ROWS images) bounds the memory of conversion and
 # of reading. Statistics are kept for the target only: nothing reads a pixel column's min and
-# max. tests/benchmarks/bench_scale.py measures the whole workflow.
+# max. tests/benchmarks/bench_scale.py measures the whole workflow. Each page has a CRC-32,
+# checked when it is read: LZ4 has no checksum of its own, so a damaged byte in a page would
+# otherwise be read as another pixel value.
 WRITE_OPTIONS = {
     "compression": "lz4",
     "use_dictionary": False,
     "use_byte_stream_split": True,
     "write_statistics": [TARGET],
+    "write_page_checksum": True,
 }
 CHUNK_ROWS = 65536
 # Rows transposed per step when images become columns: blocks that stay in cache copy faster
@@ -257,10 +261,11 @@ def num_rows(path: str | os.PathLike) -> int:
 
 
 def _open_table(path: str | os.PathLike) -> pq.ParquetFile:
-    """Open a pixel table, checking its columns and types."""
+    """Open a pixel table, checking its columns and types; its pages' checksums are checked as
+    they are read (see `_reading`)."""
     try:
-        file = pq.ParquetFile(path)
-    except pa.ArrowInvalid as err:
+        file = pq.ParquetFile(path, page_checksum_verification=True)
+    except (pa.ArrowException, OSError) as err:
         raise TableError(
             f"{os.fspath(path)}: not a readable Parquet file ({err}). Delete it and rerun the "
             "conversion."
@@ -274,6 +279,18 @@ def _open_table(path: str | os.PathLike) -> pq.ParquetFile:
             f"found {len(found.names)} columns ({names}). Make it with convert_idx_to_parquet."
         )
     return file
+
+
+@contextmanager
+def _reading(path: str | os.PathLike) -> Iterator[None]:
+    """Damage found while reading the table at `path` (a checksum that fails, a page that does not
+    decode) becomes a TableError naming it."""
+    try:
+        yield
+    except (pa.ArrowException, OSError) as err:
+        raise TableError(
+            f"{os.fspath(path)}: damaged ({err}). Delete it and rerun the conversion."
+        ) from err
 
 
 def _to_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
@@ -290,7 +307,7 @@ def _to_arrays(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
 
 def read_arrays(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """The whole table as x (N, 784) uint8 (Fortran-ordered) and target (N,) uint8."""
-    with _open_table(path) as file:
+    with _open_table(path) as file, _reading(path):
         return _to_arrays(file.read(columns=COLUMNS))
 
 
@@ -307,7 +324,7 @@ def iter_batches(
         raise ValueError(f"batch_rows must be a positive integer, got {batch_rows}")
     file, stop = _open_range(path, start, stop)
     # The next row group is read and decoded while the caller works on this one.
-    return _rebatch(prefetched(_row_ranges(file, start, stop)), batch_rows)
+    return _rebatch(prefetched(_row_ranges(file, path, start, stop)), batch_rows)
 
 
 def iter_targets(
@@ -316,14 +333,14 @@ def iter_targets(
     """Yield the targets (uint8) of rows [start, stop), one array per overlapping row group,
     reading the target column only."""
     file, stop = _open_range(path, start, stop)
-    return _targets(file, start, stop)
+    return _targets(file, path, start, stop)
 
 
 def take_rows(path: str | os.PathLike, rows: np.ndarray) -> np.ndarray:
     """The pixels (len(rows), 784) of the given rows, ascending, decoding only the row groups
     that hold them."""
     rows = np.asarray(rows, dtype=np.int64)
-    with _open_table(path) as file:
+    with _open_table(path) as file, _reading(path):
         total = file.metadata.num_rows
         if len(rows) and (np.any(np.diff(rows) < 0) or rows[0] < 0 or rows[-1] >= total):
             raise ValueError(
@@ -367,10 +384,11 @@ def _groups(file: pq.ParquetFile, start: int, stop: int) -> Iterator[tuple[int, 
 
 
 def _row_ranges(
-    file: pq.ParquetFile, start: int, stop: int
+    file: pq.ParquetFile, path: str | os.PathLike, start: int, stop: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The rows [start, stop) as one (x, target) piece per overlapping row group."""
-    with file:
+    """The rows [start, stop) of the table at `path` as one (x, target) piece per overlapping
+    row group."""
+    with file, _reading(path):
         for group, keep in _groups(file, start, stop):
             x, target = _read_group(file, group)
             yield x[keep], target[keep]
@@ -393,8 +411,10 @@ def _read_group(file: pq.ParquetFile, group: int) -> tuple[np.ndarray, np.ndarra
     return pixels.T, target
 
 
-def _targets(file: pq.ParquetFile, start: int, stop: int) -> Iterator[np.ndarray]:
-    with file:
+def _targets(
+    file: pq.ParquetFile, path: str | os.PathLike, start: int, stop: int
+) -> Iterator[np.ndarray]:
+    with file, _reading(path):
         for group, keep in _groups(file, start, stop):
             yield values(file.read_row_group(group, columns=[TARGET]).column(0))[keep]
 
