@@ -10,6 +10,8 @@ Behaviours, each used for one request of its path:
   N or "N"            status N with a one-line text body
   "html"              status 200 with an HTML error page instead of the file
   "truncate"          the file's full Content-Length, half the body, then the connection closes
+  "chunked[-truncate]" the file in chunked transfer encoding (no Content-Length); "-truncate":
+                      half of it, then the connection closes before the closing chunk
   "hang[:S]"          wait S seconds (default 5) before answering normally
   "stall[:S]"         headers and half the body, then wait S seconds (default 5) and close
   "nolength"          the file without Content-Length, ended by closing the connection
@@ -41,7 +43,17 @@ DEFAULT_DRIP = 0.4
 MAX_WAIT = 60.0
 ENDLESS_CAP = 1 << 28
 WRITE_CHUNK = 1 << 16
-NAMED = ("ok", "html", "truncate", "hang", "stall", "nolength", "endless")
+NAMED = (
+    "ok",
+    "html",
+    "truncate",
+    "hang",
+    "stall",
+    "nolength",
+    "endless",
+    "chunked",
+    "chunked-truncate",
+)
 TIMED = ("hang", "stall", "drip", "drip-headers")  # take an optional ":seconds"
 
 
@@ -237,6 +249,10 @@ class _Handler(BaseHTTPRequestHandler):
             mirror._closing.wait(wait)
         elif name == "nolength":
             self._send(record, HTTPStatus.OK, body, length=None)
+        elif name.startswith("chunked"):
+            self._send_chunked(
+                record, body, cut=len(body) // 2 if name.endswith("truncate") else None
+            )
         elif name == "endless":
             self._send_chunks(record, HTTPStatus.OK, _repeat(body or b"\0", ENDLESS_CAP), None)
         elif name == "drip":
@@ -287,6 +303,25 @@ class _Handler(BaseHTTPRequestHandler):
                 record.sent += len(chunk)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+
+    def _send_chunked(self, record: Request, body: bytes, cut: int | None) -> None:
+        """Send `body` (up to `cut`) in chunks; the closing chunk only if it is all sent."""
+        self.protocol_version = "HTTP/1.1"  # chunked transfer encoding is HTTP/1.1's
+        data = memoryview(body)[:cut]
+        try:
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i in range(0, len(data), WRITE_CHUNK):
+                chunk = data[i : i + WRITE_CHUNK]
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                record.sent += len(chunk)
+            if cut is None:
+                self.wfile.write(b"0\r\n\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        self.close_connection = True
 
     def _drip_headers(
         self, record: Request, body: bytes, wait: float, closing: threading.Event

@@ -228,6 +228,20 @@ def test_a_truncated_body_is_retried(mirror, dest):
     assert f"connection closed after {SIZE // 2} of the {SIZE} bytes announced" in lines[0]
 
 
+def test_a_chunked_body_cut_short_is_retried_and_said_to_be_cut(mirror, dest):
+    """Without a Content-Length only the missing closing chunk shows the body was cut."""
+    mirror.script(NAME, "chunked-truncate", "chunked")
+    lines = []
+    fetch([mirror.url], dest, log=lines)
+    assert_only_the_file(dest, BODY)
+    assert [r.headers["Content-Length"] for r in mirror.requests] == [None, None]
+    assert lines[0] == (
+        f"GET {mirror.url}{NAME} (attempt 1/3): body cut short: the connection closed before "
+        f"the last chunk of the body (chunked transfer) after {SIZE // 2} of {SIZE} bytes; "
+        "retrying in 0.001 s"
+    )
+
+
 def test_a_mirror_that_hangs_is_abandoned_for_the_next(dest):
     # A long body: its deadline, 2 s after the timeout, is not what ends these attempts.
     with LoopbackMirror({NAME: LONG_BODY, f"good/{NAME}": LONG_BODY}) as mirror:

@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from mnist_pipeline import inference
+from mnist_pipeline.evaluation import score
 from mnist_pipeline.inference import (
     CHECKED_COLUMNS,
     PredictionError,
@@ -236,6 +237,25 @@ def test_a_shard_with_a_damaged_page_is_refused(table, weights, tmp_path):
     parts[0].write_bytes(bytes(data))
     pattern = re.escape(f"{parts[0]}: damaged (") + r".*\)\. " + REMAKE
     gather_fails(parts, table, tmp_path, pattern)
+
+
+@pytest.mark.parametrize("column", ["predicted", "prob3"])
+def test_a_byte_damaged_inside_a_page_of_a_shard_is_refused(table, weights, tmp_path, column):
+    """LZ4 would decode the page to another class or probability: the checksum catches it."""
+    parts = predict_parts(tmp_path, table, weights, 2)
+    chunk = (
+        pq.ParquetFile(parts[1])
+        .metadata.row_group(0)
+        .column(prediction_schema().names.index(column))
+    )
+    data = bytearray(parts[1].read_bytes())
+    data[chunk.data_page_offset + chunk.total_compressed_size - 1] ^= 0x55  # not its header
+    parts[1].write_bytes(bytes(data))
+    pattern = re.escape(f"{parts[1]}: damaged (") + ".*CRC checksum verification failed.*"
+    gather_fails(parts, table, tmp_path, pattern + REMAKE)
+    if column in CHECKED_COLUMNS:  # the scores decode these, not the probabilities
+        with pytest.raises(PredictionError, match=pattern + REMAKE):
+            score(parts, table, [str(k) for k in range(10)])
 
 
 def test_gathering_a_file_that_is_not_a_prediction_shard_fails(table, tmp_path):

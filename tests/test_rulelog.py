@@ -1,6 +1,7 @@
 """A failing job: the full traceback in its log file, one line on the console, exit status 1."""
 
 import logging
+import os
 
 import pytest
 
@@ -68,3 +69,19 @@ def test_a_failing_rule_logs_its_traceback_and_shows_one_line(tmp_path):
     assert 'raise BadZipFile("File is not a zip file")' in log  # the cause's traceback too
     assert "in load_weights" in log
     assert not [f for f in files_under(project / "results") if f.startswith("predictions/")]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full on this system")
+def test_a_log_file_that_cannot_be_written_ends_the_job_with_one_line(capsys):
+    """/dev/full answers every write as a full disk does."""
+    with pytest.raises(SystemExit) as exit_, rule_log("/dev/full") as log:
+        log.info("a line the log file cannot take")
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert "Logging error" not in err and "Traceback" not in err
+    assert err.splitlines()[-1].endswith(
+        "ERROR NoSpaceError: /dev/full: no space left to write it ([Errno 28] No space left on "
+        "device): the file system that holds /dev is full (or over quota). Free some space "
+        "there and rerun."
+    )
+    assert not logging.getLogger("mnist_pipeline").handlers

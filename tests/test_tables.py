@@ -19,10 +19,12 @@ from mnist_pipeline import tables
 from mnist_pipeline.idx import IdxFormatError
 from mnist_pipeline.progress import Progress
 from mnist_pipeline.tables import (
+    COLUMNS,
     PIXEL_COLUMNS,
     TARGET,
     ChecksumError,
     TableError,
+    check_source,
     convert_idx_to_parquet,
     iter_batches,
     iter_targets,
@@ -457,6 +459,66 @@ def test_pins_are_hex_in_either_case(tmp_path, split):
     dest = tmp_path / "t.parquet"
     assert convert_idx_to_parquet(*paths, dest, metadata=META, sha256=pins) == ROWS
     assert read_metadata(dest)["images_sha256"] == pins["images"].lower()
+
+
+def damage_page(path: Path, column: str, group: int = 0) -> None:
+    """Change the last byte of a column chunk's data, its page header untouched."""
+    chunk = pq.ParquetFile(path).metadata.row_group(group).column(COLUMNS.index(column))
+    data = bytearray(path.read_bytes())
+    data[chunk.data_page_offset + chunk.total_compressed_size - 1] ^= 0x55
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        read_arrays,
+        lambda path: list(iter_batches(path, 10)),
+        lambda path: list(iter_targets(path)),
+        lambda path: take_rows(path, np.arange(ROWS)),
+    ],
+    ids=["read_arrays", "iter_batches", "iter_targets", "take_rows"],
+)
+def test_a_byte_damaged_inside_a_page_is_refused_not_read_as_another_value(tmp_path, split, read):
+    """LZ4 would decode the damaged page to other pixels (or targets): the pages' checksums
+    catch it."""
+    dest = convert_split(tmp_path, split)
+    damage_page(dest, "pixel400")
+    damage_page(dest, TARGET, group=1)
+    message = re.escape(f"{dest}: damaged (") + ".*CRC checksum verification failed.*"
+    with pytest.raises(
+        TableError, match=message + re.escape("). Delete it and rerun the conversion.")
+    ):
+        read(dest)
+
+
+def test_a_table_is_checked_against_its_split_and_pins_from_its_footer(tmp_path, split):
+    paths = write_pair(tmp_path, *split)
+    pins = pins_of(*paths)
+    dest = tmp_path / "t.parquet"
+    convert_idx_to_parquet(*paths, dest, metadata=META, sha256=pins)
+    check_source(dest, "mnist", "test", {kind: pin.upper() for kind, pin in pins.items()})
+    check_source(dest, "mnist", "test", {})  # a bundle's member may have no pin
+
+    other = {**pins, "labels": "ab" * 32}
+    wrong = [
+        ("mnist", "train", pins, "split 'test', expected 'train'"),
+        ("kmnist", "test", pins, "dataset 'mnist', expected 'kmnist'"),
+        ("mnist", "test", other, f"labels_sha256 '{pins['labels']}', expected '{'ab' * 32}'"),
+    ]
+    for dataset, split_name, sha256, found in wrong:
+        with pytest.raises(TableError) as caught:
+            check_source(dest, dataset, split_name, sha256)
+        assert str(caught.value).startswith(f"{dest}: its metadata says {found}: ")
+        assert str(caught.value).endswith(
+            "Delete it and rerun, so it is converted again from the verified archives."
+        )
+        assert f"datasets.{dataset}.files for the {split_name} split" in str(caught.value)
+
+    bare = tmp_path / "bare.parquet"
+    pq.write_table(pq.read_table(dest).replace_schema_metadata(None), bare)
+    with pytest.raises(TableError, match=f"{bare}: its metadata says no dataset; no split; "):
+        check_source(bare, "mnist", "test", pins)
 
 
 class SteppingClock:

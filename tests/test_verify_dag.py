@@ -107,6 +107,37 @@ def test_an_archive_replaced_after_its_download_is_refused_by_the_conversion(pro
     assert table.schema.metadata[b"labels_sha256"] == pin.encode()
 
 
+@pytest.mark.parametrize(
+    ("target", "made"),
+    [
+        (PREDICTIONS, [SHARD.format(1), SHARD.format(2)]),  # by predict
+        ("results/model/mnist/weights.npz", ["results/model/mnist/weights.npz"]),  # train_model
+    ],
+)
+def test_a_table_replaced_by_the_other_splits_is_refused_by_what_reads_it(
+    built, project, target, made
+):
+    """The train split's table copied over the test split's: a valid pixel table, newer than
+    the predictions, that would be predicted (or trained on) and scored as the test split."""
+    train = "results/parquet/mnist/train.parquet"
+    snakemake(project, train)
+    shutil.copy(project / train, project / TABLE)
+    fails(
+        project,
+        target,
+        f"{TABLE}: its metadata says split 'train', expected 'test'; images_sha256 ",
+        "Delete it and rerun, so it is converted again from the verified archives.",
+    )
+    # Nothing was made from it (a shard the failed run never got to is the built one).
+    made = [path for path in made if (project / path).exists()]
+    assert [(project / path).read_bytes() for path in made] == [
+        (built / path).read_bytes() for path in made
+    ]
+    (project / TABLE).unlink()
+    snakemake(project, PREDICTIONS)
+    assert pq.read_table(project / PREDICTIONS).equals(pq.read_table(built / PREDICTIONS))
+
+
 def test_a_shard_missing_its_tail_is_named_by_the_gather(built, project):
     shard = SHARD.format(1)
     pq.write_table(pq.read_table(project / shard).slice(0, 100), project / shard)

@@ -78,13 +78,23 @@ def split_archives(wildcards):
     }
 
 
-def split_sha256(wildcards):
-    """The pins of the split's archives (a member of a bundle may have none)."""
+def archive_pins(dataset, split):
+    """The pins of a split's archives (a member of a bundle may have none)."""
     return {
-        kind: archive(wildcards.dataset, wildcards.split, kind)["sha256"]
+        kind: archive(dataset, split, kind)["sha256"]
         for kind in ARCHIVE_KINDS
-        if "sha256" in archive(wildcards.dataset, wildcards.split, kind)
+        if "sha256" in archive(dataset, split, kind)
     }
+
+
+def split_sha256(wildcards):
+    """The pins of the split's archives, which its table records."""
+    return archive_pins(wildcards.dataset, wildcards.split)
+
+
+def tables_sha256(wildcards):
+    """The pins of the archives of each split's table, by split (what train_model reads)."""
+    return {split: archive_pins(wildcards.dataset, split) for split in SPLITS}
 
 
 def split_bundle(wildcards):

@@ -23,6 +23,7 @@ rule train_model:
     params:
         settings=config["model"]["train"],
         classes=class_count,
+        sha256=tables_sha256,
     script:
         "../scripts/train_model.py"
 

@@ -18,6 +18,7 @@ rule predict:
         batch_size=config["batch_size"],
         shard="{scatteritem}",
         classes=class_count,
+        sha256=split_sha256,
     script:
         "../scripts/predict.py"
 

@@ -7,9 +7,12 @@ for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 from mnist_pipeline.inference import parse_shard, predict_shard  # noqa: E402
 from mnist_pipeline.rulelog import rule_log  # noqa: E402
+from mnist_pipeline.tables import check_source  # noqa: E402
 from mnist_pipeline.weights import load_weights  # noqa: E402
 
 with rule_log(snakemake.log[0]) as log:
+    wildcards = snakemake.wildcards
+    check_source(snakemake.input.table, wildcards.dataset, wildcards.split, snakemake.params.sha256)
     shard, shards = parse_shard(snakemake.params.shard)
     rows = predict_shard(
         snakemake.input.table,

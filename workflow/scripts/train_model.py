@@ -1,9 +1,11 @@
 from mnist_pipeline.rulelog import rule_log
-from mnist_pipeline.tables import read_arrays
+from mnist_pipeline.tables import check_source, read_arrays
 from mnist_pipeline.train import TrainSettings, train, write_history
 from mnist_pipeline.weights import save_weights
 
 with rule_log(snakemake.log[0]) as log:
+    for split, pins in snakemake.params.sha256.items():
+        check_source(snakemake.input[split], snakemake.wildcards.dataset, split, pins)
     settings = TrainSettings(**snakemake.params.settings)
     weights, history = train(
         *read_arrays(snakemake.input.train),

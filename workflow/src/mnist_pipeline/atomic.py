@@ -1,5 +1,6 @@
 """Write a file under a temporary name in its folder; give it its final name once complete."""
 
+import errno
 import logging
 import os
 import tempfile
@@ -7,8 +8,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from .errors import MnistPipelineError
+
 _LOG = logging.getLogger(__name__)
 _SUFFIX = ".part"
+_FULL = (errno.ENOSPC, errno.EDQUOT)  # no space left; over the disk quota
+
+
+class NoSpaceError(MnistPipelineError):
+    """A file could not be written: its file system is full or over quota."""
 
 
 @contextmanager
@@ -20,20 +28,39 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     cannot remove it: the next writer of NAME removes such leftovers before it starts, since only
     one writer at a time makes a given output (Snakemake runs one job per output and locks the
     working folder). The file gets the permissions a plain `open` would give it (mkstemp makes it
-    private to its owner).
+    private to its owner). A full file system or quota raises NoSpaceError, naming `final`.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_parts(final)
-    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=_prefix(final), suffix=_SUFFIX)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=_prefix(final), suffix=_SUFFIX)
+    except OSError as error:
+        if full := no_space(final, error):
+            raise full from error
+        raise
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
         tmp.chmod(0o666 & ~_umask())
         os.replace(tmp, final)
+    except OSError as error:
+        if full := no_space(final, error):
+            raise full from error
+        raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def no_space(path: str | os.PathLike, error: OSError) -> NoSpaceError | None:
+    """The NoSpaceError of writing `path`, if `error` says that its file system is full."""
+    if error.errno not in _FULL:
+        return None
+    return NoSpaceError(
+        f"{os.fspath(path)}: no space left to write it ({error}): the file system that holds "
+        f"{os.path.dirname(path) or '.'} is full (or over quota). Free some space there and rerun."
+    )
 
 
 def _remove_stale_parts(final: Path) -> None:

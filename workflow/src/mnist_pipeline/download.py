@@ -7,6 +7,7 @@ down, so a server that sends its headers or its body a byte at a time cannot hol
 """
 
 import hashlib
+import http.client
 import logging
 import os
 import socket
@@ -28,7 +29,6 @@ from urllib3.connectionpool import HTTPConnectionPool
 from urllib3.exceptions import (
     ConnectTimeoutError,
     HTTPError,
-    IncompleteRead,
     InvalidHeader,
     LocationValueError,
     NewConnectionError,
@@ -374,18 +374,26 @@ def _open_http(
     try:
         if response.status != 200:
             raise _status_failure(response, deadline.seconds)
+        announced = _content_length(response)
 
         def read(amount: int) -> bytes:
             try:
                 return response.read1(amount)
             except ProtocolError as error:
-                if isinstance(error.__context__, IncompleteRead):
-                    return b""  # the end came early: _verify says so with the counts
-                raise _network_failure(error, deadline.timeout) from None
+                # http.client's IncompleteRead (urllib3's derives from it): the body ended early.
+                if not isinstance(error.__context__, http.client.IncompleteRead):
+                    raise _network_failure(error, deadline.timeout) from None
+                if announced is not None:
+                    return b""  # _verify says so with the counts
+                raise _AttemptFailed(
+                    "body cut short: the connection closed before the last chunk of the body "
+                    "(chunked transfer)",
+                    retry=True,
+                ) from None
             except (HTTPError, OSError) as error:
                 raise _network_failure(error, deadline.timeout) from None
 
-        yield _content_length(response), read
+        yield announced, read
     finally:
         response.close()
 

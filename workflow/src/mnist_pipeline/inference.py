@@ -35,8 +35,14 @@ ROW_GROUP_ROWS = 65_536
 READ_ROWS = 65_536  # rows per batch when a predictions file is read back
 RUN_ROWS = 16_384  # rows of consecutive batches one thread predicts at a time
 # Probabilities do not repeat: dictionaries would only cost time; split into byte streams,
-# floats compress better.
-WRITE_OPTIONS = {"compression": "lz4", "use_dictionary": False, "use_byte_stream_split": True}
+# floats compress better. Each page has a CRC-32, checked when it is read: LZ4 has none, and
+# a damaged byte would otherwise be read as another class or probability.
+WRITE_OPTIONS = {
+    "compression": "lz4",
+    "use_dictionary": False,
+    "use_byte_stream_split": True,
+    "write_page_checksum": True,
+}
 # What every read of a predictions file checks: its first three columns, always decoded.
 CHECKED_COLUMNS = ("index", "target", "predicted")
 REMAKE = "Delete it and rerun, so it is made again."
@@ -322,7 +328,7 @@ def checked_predictions(
 
 def _open_predictions(path: str | Path, schema: pa.Schema) -> pq.ParquetFile:
     try:
-        file = pq.ParquetFile(path)
+        file = pq.ParquetFile(path, page_checksum_verification=True)
     except (pa.ArrowException, OSError) as err:
         raise PredictionError(
             f"{os.fspath(path)}: not a readable Parquet file ({err}). {REMAKE}"

@@ -10,6 +10,7 @@ import hashlib
 import logging
 import os
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 import numpy as np
 import pyarrow as pa
@@ -43,12 +44,15 @@ SCHEMA = pa.schema([pa.field(name, pa.uint8(), nullable=False) for name in COLUM
 # row group), and is not much larger than its IDX .gz. Row groups are large: each costs a fixed
 # overhead per column chunk; one group (CHUNK_ROWS images) bounds the memory of conversion and
 # of reading. Statistics are kept for the target only: nothing reads a pixel column's min and
-# max. tests/benchmarks/bench_scale.py measures the whole workflow.
+# max. tests/benchmarks/bench_scale.py measures the whole workflow. Each page has a CRC-32,
+# checked when it is read: LZ4 has no checksum of its own, so a damaged byte in a page would
+# otherwise be read as another pixel value.
 WRITE_OPTIONS = {
     "compression": "lz4",
     "use_dictionary": False,
     "use_byte_stream_split": True,
     "write_statistics": [TARGET],
+    "write_page_checksum": True,
 }
 CHUNK_ROWS = 65536
 # Rows transposed per step when images become columns: blocks that stay in cache copy faster
@@ -217,13 +221,45 @@ def _check_pin(path: Source, found: str, pin: str, cause: Exception | None = Non
 def read_metadata(path: str | os.PathLike) -> dict[str, str]:
     """The key-value metadata stored with a table (without Arrow's and pandas' own keys)."""
     with pq.ParquetFile(path) as file:
-        raw = file.metadata.metadata or {}
+        return _metadata(file)
+
+
+def _metadata(file: pq.ParquetFile) -> dict[str, str]:
+    raw = file.metadata.metadata or {}
     # Another writer's metadata need not be UTF-8: its bytes are shown, not a UnicodeDecodeError.
     return {
         k.decode(errors="backslashreplace"): v.decode(errors="backslashreplace")
         for k, v in raw.items()
         if not k.startswith(_ARROW_KEYS)
     }
+
+
+def check_source(
+    path: str | os.PathLike, dataset: str, split: str, sha256: Mapping[str, str]
+) -> None:
+    """Refuse a table that is not the one converted from `dataset`'s `split`, from the archives
+    `sha256` pins ({"images": hex, "labels": hex}, either may be missing): its metadata, read
+    from the footer alone, must say so.
+
+    A table replaced by another one (the other split's, another dataset's, or one made from
+    other archives) would otherwise be predicted and scored under this split's name.
+    """
+    expected = {"dataset": dataset, "split": split}
+    expected |= {f"{kind}_sha256": pin.lower() for kind, pin in sha256.items()}
+    with _open_table(path) as file:
+        found = _metadata(file)
+    wrong = [
+        f"{key} '{found[key]}', expected '{value}'" if key in found else f"no {key}"
+        for key, value in expected.items()
+        if found.get(key) != value
+    ]
+    if wrong:
+        raise TableError(
+            f"{os.fspath(path)}: its metadata says {'; '.join(wrong)}: it is not the table "
+            f"converted from the archives pinned under datasets.{dataset}.files for the {split} "
+            "split (was it replaced, or copied from another split or project?). Delete it and "
+            "rerun, so it is converted again from the verified archives."
+        )
 
 
 def num_rows(path: str | os.PathLike) -> int:
@@ -233,10 +269,11 @@ def num_rows(path: str | os.PathLike) -> int:
 
 
 def _open_table(path: str | os.PathLike) -> pq.ParquetFile:
-    """Open a pixel table, checking its columns and types."""
+    """Open a pixel table, checking its columns and types; its pages' checksums are checked as
+    they are read (see `_reading`)."""
     try:
-        file = pq.ParquetFile(path)
-    except pa.ArrowInvalid as err:
+        file = pq.ParquetFile(path, page_checksum_verification=True)
+    except (pa.ArrowException, OSError) as err:
         raise TableError(
             f"{os.fspath(path)}: not a readable Parquet file ({err}). Delete it and rerun the "
             "conversion."
@@ -250,6 +287,18 @@ def _open_table(path: str | os.PathLike) -> pq.ParquetFile:
             f"found {len(found.names)} columns ({names}). Make it with convert_idx_to_parquet."
         )
     return file
+
+
+@contextmanager
+def _reading(path: str | os.PathLike) -> Iterator[None]:
+    """Damage found while reading the table at `path` (a checksum that fails, a page that does not
+    decode) becomes a TableError naming it."""
+    try:
+        yield
+    except (pa.ArrowException, OSError) as err:
+        raise TableError(
+            f"{os.fspath(path)}: damaged ({err}). Delete it and rerun the conversion."
+        ) from err
 
 
 def _column_values(path: str | os.PathLike, column: pa.ChunkedArray, name: str) -> np.ndarray:
@@ -277,7 +326,7 @@ def _to_arrays(path: str | os.PathLike, table: pa.Table) -> tuple[np.ndarray, np
 
 def read_arrays(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """The whole table as x (N, 784) uint8 (Fortran-ordered) and target (N,) uint8."""
-    with _open_table(path) as file:
+    with _open_table(path) as file, _reading(path):
         return _to_arrays(path, file.read(columns=COLUMNS))
 
 
@@ -310,7 +359,7 @@ def take_rows(path: str | os.PathLike, rows: np.ndarray) -> np.ndarray:
     """The pixels (len(rows), 784) of the given rows, ascending, decoding only the row groups
     that hold them."""
     rows = np.asarray(rows, dtype=np.int64)
-    with _open_table(path) as file:
+    with _open_table(path) as file, _reading(path):
         total = file.metadata.num_rows
         if len(rows) and (np.any(np.diff(rows) < 0) or rows[0] < 0 or rows[-1] >= total):
             raise ValueError(
@@ -356,8 +405,9 @@ def _groups(file: pq.ParquetFile, start: int, stop: int) -> Iterator[tuple[int, 
 def _row_ranges(
     path: str | os.PathLike, file: pq.ParquetFile, start: int, stop: int
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """The rows [start, stop) as one (x, target) piece per overlapping row group."""
-    with file:
+    """The rows [start, stop) of the table at `path` as one (x, target) piece per overlapping
+    row group."""
+    with file, _reading(path):
         for group, keep in _groups(file, start, stop):
             x, target = _read_group(path, file, group)
             yield x[keep], target[keep]
@@ -386,7 +436,7 @@ def _read_group(
 def _targets(
     path: str | os.PathLike, file: pq.ParquetFile, start: int, stop: int
 ) -> Iterator[np.ndarray]:
-    with file:
+    with file, _reading(path):
         for group, keep in _groups(file, start, stop):
             column = file.read_row_group(group, columns=[TARGET]).column(0)
             yield _column_values(path, column, TARGET)[keep]
