@@ -294,8 +294,8 @@ def misclassified_figure(
         raise PlotError(f"n must be at least 1, got {n}")
     wrong = np.flatnonzero(t != p)
     chosen = wrong[:n]
-    if len(chosen) == 0:
-        fig = Figure(figsize=(6, 3), dpi=DPI, layout="constrained")
+    if len(chosen) == 0:  # no axes: nothing for a layout engine to do (it would warn so)
+        fig = Figure(figsize=(6, 3), dpi=DPI)
         fig.suptitle(title, **PLAIN)
         fig.text(0.5, 0.5, "no misclassified images", ha="center", fontsize=14)
         return fig
