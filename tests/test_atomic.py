@@ -37,6 +37,28 @@ def test_a_failure_keeps_an_older_complete_file(tmp_path):
     assert final.read_text() == "old\n" and list(tmp_path.iterdir()) == [final]
 
 
+def test_the_bytes_are_on_disk_before_the_name_is(tmp_path, monkeypatch):
+    # A power cut cannot be staged here; what makes the file survive one is the order: its data
+    # flushed (fsync of the temporary, holding all of it) before the rename gives it its name.
+    events = []
+    fsync, replace = os.fsync, os.replace
+
+    def recording_fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}"), os.fstat(fd).st_size))
+        fsync(fd)
+
+    def recording_replace(src, dst):
+        events.append(("replace", os.fspath(src), os.fspath(dst)))
+        replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    monkeypatch.setattr(os, "replace", recording_replace)
+    final = tmp_path / "out.csv"
+    with atomic_path(final) as tmp:
+        tmp.write_text("a,b\n1,2\n")
+    assert events == [("fsync", str(tmp), 8), ("replace", str(tmp), str(final))]
+
+
 def test_the_file_is_as_readable_as_one_made_by_open(tmp_path):
     old = os.umask(0o022)
     try:

@@ -28,7 +28,8 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     cannot remove it: the next writer of NAME removes such leftovers before it starts, since only
     one writer at a time makes a given output (Snakemake runs one job per output and locks the
     working folder). The file gets the permissions a plain `open` would give it (mkstemp makes it
-    private to its owner). A full file system or quota raises NoSpaceError, naming `final`.
+    private to its owner), and its bytes are on disk before it takes its name. A full file system
+    or quota raises NoSpaceError, naming `final`.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -44,6 +45,7 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         tmp.chmod(0o666 & ~_umask())
+        _flush(tmp)
         os.replace(tmp, final)
     except OSError as error:
         if full := no_space(final, error):
@@ -51,6 +53,17 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
         raise
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _flush(path: Path) -> None:
+    """Put the file's bytes on disk before it takes its final name. After a power cut, a file
+    renamed before its data was written back can come back empty or short under that name (ext4
+    and XFS allocate its blocks late), and Snakemake would take it as made."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def no_space(path: str | os.PathLike, error: OSError) -> NoSpaceError | None:
