@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from mnist_pipeline.network import SHAPES
+
 from idxgen import gz, idx_images, idx_labels
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,6 +65,13 @@ def shared_pins() -> dict[str, dict]:
         key: {"name": name, "size": (SHARED_MNIST / name).stat().st_size, "sha256": sums[name]}
         for key, name in ARCHIVE_NAMES.items()
     }
+
+
+def random_weights(path: Path, seed: int) -> Path:
+    """The book's network with weights drawn at random (normal, sd 0.1), saved as .npz at `path`."""
+    rng = np.random.default_rng(seed)
+    np.savez(path, **{k: rng.normal(0, 0.1, s).astype(np.float32) for k, s in SHAPES.items()})
+    return path
 
 
 def write_overlay(

@@ -10,14 +10,19 @@ import os
 import re
 import subprocess
 
-import numpy as np
 import pytest
-
-from mnist_pipeline.network import SHAPES
 
 from idxgen import random_split
 from mirror import LoopbackMirror
-from project import archives, files_under, make_project, pins, snakemake, write_overlay
+from project import (
+    archives,
+    files_under,
+    make_project,
+    pins,
+    random_weights,
+    snakemake,
+    write_overlay,
+)
 
 
 @pytest.fixture(scope="module")
@@ -33,10 +38,7 @@ def mirror(data):
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    rng = np.random.default_rng(33)
-    path = tmp_path_factory.mktemp("weights") / "weights.npz"
-    np.savez(path, **{k: rng.normal(0, 0.1, s).astype(np.float32) for k, s in SHAPES.items()})
-    return path
+    return random_weights(tmp_path_factory.mktemp("weights") / "weights.npz", seed=33)
 
 
 def project_in(folder, mirror, data, weights):

@@ -14,8 +14,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mnist_pipeline.network import SHAPES
-
 from idxgen import gz, idx_labels, random_split
 from mirror import LoopbackMirror
 from project import (
@@ -24,6 +22,7 @@ from project import (
     files_under,
     make_project,
     pins,
+    random_weights,
     snakemake,
     write_overlay,
 )
@@ -53,9 +52,7 @@ def built(tmp_path_factory, data, mirror):
     """The test split downloaded, converted, predicted in 2 shards with given weights, evaluated,
     the shards kept."""
     project = make_project(tmp_path_factory.mktemp("built"))
-    rng = np.random.default_rng(23)
-    weights = project / "weights.npz"
-    np.savez(weights, **{k: rng.normal(0, 0.1, s).astype(np.float32) for k, s in SHAPES.items()})
+    weights = random_weights(project / "weights.npz", seed=23)
     write_overlay(
         project,
         [mirror.url],
