@@ -122,7 +122,8 @@ def test_a_confusion_matrix_of_many_classes_stays_readable(tmp_path, names):
 @pytest.mark.parametrize(
     ("count", "shown"),
     [(0, "0"), (7, "7"), (999, "999"), (1000, "1.0k"), (1234, "1.2k"), (9949, "9.9k"),
-     (9950, "10k"), (35_000, "35k"), (999_499, "999k"), (1_500_000, "1.5M"), (12_000_000, "12M")],
+     (9950, "10k"), (35_000, "35k"), (999_499, "999k"), (999_500, "1.0M"), (999_999, "1.0M"),
+     (1_500_000, "1.5M"), (12_000_000, "12M")],
 )  # fmt: skip
 def test_counts_are_written_in_at_most_four_characters(count, shown):
     assert plots._compact(count) == shown

@@ -232,7 +232,8 @@ def _draw_sparse_counts(fig: Figure, ax, cm: np.ndarray) -> None:
 def _compact(count: int) -> str:
     """A count in at most four characters: 7, 512, 1.2k, 35k, 1.5M."""
     for scale, suffix in ((1_000_000, "M"), (1_000, "k")):
-        if count >= scale:
+        # From 999,500 on, a count rounds to 1000k, five characters: it is written 1.0M.
+        if count >= scale - scale // 2000:
             value = count / scale
             return f"{value:.1f}{suffix}" if value < 9.95 else f"{value:.0f}{suffix}"
     return str(count)
