@@ -87,6 +87,22 @@ def test_confusion_matrix_cells_and_names():
     assert colours[:-1] == [to_rgba("black")] * 8
 
 
+@pytest.mark.parametrize("n", [3, plots.MANY_CLASSES + 1], ids=["few", "many"])
+def test_each_count_is_drawn_in_the_row_of_its_true_class_and_column_of_its_predicted(n):
+    """cm[i, j] = 10 i + j + 1 is not symmetric: a transposed image, count or tick shows."""
+    cm = 10 * np.arange(n)[:, None] + np.arange(n) + 1
+    names = [f"c{i}" for i in range(n)]
+    ax = plots.confusion_matrix_figure(cm, names, "t").axes[0]
+    np.testing.assert_array_equal(np.ma.getdata(ax.images[0].get_array()), cm)
+    written = {tuple(t.get_position()): t.get_text() for t in ax.texts}
+    assert written == {(j, i): str(cm[i, j]) for i in range(n) for j in range(n)}
+    rows = [t.get_text() for t in ax.get_yticklabels()]
+    columns = [t.get_text() for t in ax.get_xticklabels()][:n]
+    assert list(zip(ax.get_yticks(), rows, strict=True)) == list(enumerate(names))
+    assert list(zip(ax.get_xticks(), columns, strict=True)) == list(enumerate(names))
+    assert (ax.get_ylabel(), ax.get_xlabel()) == ("true", "predicted")
+
+
 BYCLASS = (
     [str(d) for d in range(10)] + [chr(c) for c in range(65, 91)] + [chr(c) for c in range(97, 123)]
 )
