@@ -52,7 +52,7 @@ def predictions(table, weights, batch_rows):
     return pa.Table.from_batches(list(predict_batches(table, weights, batch_rows))).to_pandas()
 
 
-@pytest.mark.parametrize("batch_rows", [1, 7, 100, 1000, 10_000])
+@pytest.mark.parametrize("batch_rows", [1, 7, 99, 100, 101, 1000, 10_000])
 def test_predictions_do_not_depend_on_batch_size_bit_for_bit(table, weights, batch_rows):
     reference = predictions(table, weights, 333)
     result = predictions(table, weights, batch_rows)
@@ -85,6 +85,32 @@ def test_probabilities_are_a_distribution_and_predicted_is_their_argmax(table, w
     np.testing.assert_array_equal(result["predicted"], probs.argmax(axis=1))
 
 
+def test_tied_classes_predict_the_first_and_blank_images_are_predicted(tmp_path):
+    """Classes 2 and 7 share their weights and outrank the others: every row's probabilities
+    tie between them, bit for bit, and `predicted` is the first, 2, as the book's np.argmax
+    picks it. All-black and all-white images get what the book's forward pass gives them."""
+    images, labels = random_split(150, seed=8)
+    images[0], images[1] = 0, 255
+    table = write_pixel_table(tmp_path / "t.parquet", images, labels)
+    rng = np.random.default_rng(9)
+    weights = {k: rng.normal(0, 0.1, s).astype(np.float32) for k, s in SHAPES.items()}
+    weights["W3"][:, 7] = weights["W3"][:, 2]
+    weights["b3"][[2, 7]] = 10
+    result = predictions(table, weights, 7)
+    probs = result.iloc[:, 3:].to_numpy()
+    assert (probs[:, 2] == probs[:, 7]).all()
+    assert (result["predicted"] == 2).all()
+    # The book's predict in float64: x / 255, sigmoid, sigmoid, softmax.
+    x = images.reshape(len(images), -1) / 255.0
+    w = {k: v.astype(np.float64) for k, v in weights.items()}
+    z1 = 1 / (1 + np.exp(-(x @ w["W1"] + w["b1"])))
+    z2 = 1 / (1 + np.exp(-(z1 @ w["W2"] + w["b2"])))
+    a3 = z2 @ w["W3"] + w["b3"]
+    book = np.exp(a3 - a3.max(axis=1, keepdims=True))
+    book /= book.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(probs, book, rtol=0, atol=1e-6)
+
+
 def predict_parts(folder, table, weights, shards, batch_rows=100):
     parts = [folder / f"{shard + 1}-of-{shards}.parquet" for shard in range(shards)]
     for shard, part in enumerate(parts):
@@ -100,9 +126,11 @@ def test_shards_gather_into_the_same_files_as_one_job(table, weights, tmp_path, 
     gathered = pq.read_table(tmp_path / "all.parquet")
     reference = pa.Table.from_batches(list(predict_batches(table, weights, 100)))
     assert gathered.equals(reference)  # bit for bit, whatever the shards and batch size
+    # The CSV holds the same values: each probability's text reads back as its float32 bits.
+    expected = reference.to_pandas()
     from_csv = pd.read_csv(tmp_path / "all.csv")
     assert list(from_csv.columns) == prediction_schema().names
-    np.testing.assert_allclose(from_csv.to_numpy(), reference.to_pandas().to_numpy(), atol=1e-6)
+    pd.testing.assert_frame_equal(from_csv.astype(expected.dtypes), expected, check_exact=True)
 
 
 @pytest.mark.parametrize(("total", "shards"), [(10, 3), (3, 5), (0, 2), (10_000, 4)])
