@@ -89,10 +89,10 @@ def test_predictions_are_the_networks_outputs_for_every_row(built, data, split):
     )
     np.testing.assert_array_equal(predictions["predicted"], probs.argmax(axis=1))
     from_csv = pd.read_csv(built / f"results/predictions/mnist/{split}.csv")
-    np.testing.assert_array_equal(
-        from_csv[["index", "target", "predicted"]], predictions.iloc[:, :3]
+    # the same values, each probability's text read back as its float32 bits
+    pd.testing.assert_frame_equal(
+        from_csv.astype(predictions.dtypes), predictions, check_exact=True
     )
-    np.testing.assert_allclose(from_csv[PROBS], probs, atol=1e-6)
 
 
 def test_reports_count_what_the_predictions_say(built):
@@ -112,6 +112,30 @@ def test_reports_count_what_the_predictions_say(built):
         index=range(10), columns=range(10), fill_value=0
     )
     np.testing.assert_array_equal(confusion, expected.to_numpy())
+    t, p = predictions["target"].to_numpy(), predictions["predicted"].to_numpy()
+    per_class = pd.read_csv(report / "per_class.csv", keep_default_na=False)
+    assert list(per_class["name"]) == [*map(str, range(10)), "macro avg", "weighted avg"]
+    scores, support = [], []
+    for k in range(10):  # the definitions, 0/0 counted as 0
+        hits, true, said = np.sum((t == k) & (p == k)), np.sum(t == k), np.sum(p == k)
+        precision = hits / said if said else 0.0
+        recall = hits / true if true else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        scores.append([precision, recall, f1])
+        support.append(true)
+    macro = np.mean(scores, axis=0)
+    weighted = np.sum(np.multiply(support, np.transpose(scores)), axis=1) / TEST_ROWS
+    assert list(per_class["support"]) == [*support, TEST_ROWS, TEST_ROWS]
+    np.testing.assert_allclose(
+        per_class[["precision", "recall", "f1"]], [*scores, macro, weighted], rtol=0, atol=5e-7
+    )
+    # the last epoch's accuracies are those of the weights' predictions
+    last = pd.read_csv(built / "results/model/mnist/history.csv").iloc[-1]
+    train = json.loads((built / "results/reports/mnist/train/accuracy.json").read_text())
+    assert (last["test_accuracy"], last["train_accuracy"]) == (
+        accuracy["accuracy"],
+        train["accuracy"],
+    )
     for picture in ("confusion_matrix.png", "samples.png", "misclassified.png"):
         assert (report / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (built / "results/reports/mnist/training_curves.png").stat().st_size > 0
