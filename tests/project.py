@@ -1,5 +1,6 @@
 """Run the real workflow in a temporary copy of the project, against a loopback mirror."""
 
+import gzip
 import hashlib
 import shutil
 import subprocess
@@ -65,6 +66,12 @@ def shared_pins() -> dict[str, dict]:
         key: {"name": name, "size": (SHARED_MNIST / name).stat().st_size, "sha256": sums[name]}
         for key, name in ARCHIVE_NAMES.items()
     }
+
+
+def idx_payload(name: str, header_bytes: int) -> np.ndarray:
+    """The bytes after the IDX header of one of the real archives in ../shared/mnist."""
+    data = gzip.decompress((SHARED_MNIST / name).read_bytes())
+    return np.frombuffer(data, np.uint8, offset=header_bytes)
 
 
 def random_weights(path: Path, seed: int) -> Path:

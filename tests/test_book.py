@@ -15,6 +15,7 @@ import yaml
 
 from mnist_pipeline.config import ConfigError, load_schema, validate_config
 from mnist_pipeline.network import SHAPES, forward
+from mnist_pipeline.weights import load_weights
 
 from idxgen import random_split
 from mirror import LoopbackMirror
@@ -24,6 +25,7 @@ from project import (
     SHARED_MNIST,
     archives,
     files_under,
+    idx_payload,
     make_project,
     pins,
     shared_pins,
@@ -61,6 +63,29 @@ def under(project, folder):
 # --- the real thing -----------------------------------------------------------------------------
 
 
+def archive_images(name):
+    """The images of a real archive as the book's loader gives them normalized: float32 / 255."""
+    x = idx_payload(name, 16).reshape(-1, 784).astype(np.float32)
+    x /= 255.0
+    return x
+
+
+def book_predict(network, x):
+    """The book's predict (ch. 3), in batches of 100 as its neuralnet_mnist_batch.py runs it."""
+
+    def sigmoid(a):
+        return 1 / (1 + np.exp(-a))
+
+    def predict(x):
+        z1 = sigmoid(x @ network["W1"] + network["b1"])
+        z2 = sigmoid(z1 @ network["W2"] + network["b2"])
+        a3 = z2 @ network["W3"] + network["b3"]
+        e = np.exp(a3 - a3.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+    return np.concatenate([predict(x[i : i + 100]) for i in range(0, len(x), 100)])
+
+
 @pytest.mark.skipif(
     not BOOK_FILE.exists() or not (SHARED_MNIST / "SHA256SUMS").exists(),
     reason=f"the book's weights ({BOOK_FILE}) or the real MNIST ({SHARED_MNIST}) are not here",
@@ -81,6 +106,21 @@ def test_the_books_weights_score_9352_of_the_10000_real_test_images(tmp_path):
         snakemake(project, *BOOK)
     accuracy = json.loads((project / "results/reports/mnist/test/accuracy.json").read_text())
     assert (accuracy["correct"], accuracy["total"], accuracy["accuracy"]) == (9352, 10_000, 0.9352)
+    # Row by row what the book's predict gives, from the archives' own bytes: the same class
+    # (so the same 9352 rows right, not another 9352), probabilities within float32 rounding.
+    books = book_predict(load_weights(BOOK_FILE), archive_images("t10k-images-idx3-ubyte.gz"))
+    predictions = pq.read_table(project / "results/predictions/mnist/test.parquet")
+    np.testing.assert_array_equal(predictions["predicted"].to_numpy(), books.argmax(axis=1))
+    probs = np.stack([predictions[f"prob{k}"].to_numpy() for k in range(10)], axis=1)
+    np.testing.assert_allclose(probs, books, rtol=0, atol=2e-6)
+    labels = idx_payload("t10k-labels-idx1-ubyte.gz", 8)
+    confusion = np.zeros((10, 10), dtype=np.int64)
+    np.add.at(confusion, (labels, books.argmax(axis=1)), 1)  # rows true, columns predicted
+    report = project / "results/reports/mnist/test/confusion_matrix.csv"
+    np.testing.assert_array_equal(
+        np.loadtxt(report, delimiter=",", skiprows=1, usecols=range(1, 11), dtype=np.int64),
+        confusion,
+    )
     pinned = CONFIG["models"]["book"]["file"]["sha256"]
     assert (accuracy["weights"], accuracy["weights_sha256"]) == ("book", pinned)
     assert (project / WEIGHTS).read_bytes() == BOOK_FILE.read_bytes()

@@ -1,6 +1,5 @@
 """The whole job on the real MNIST archives, served from a loopback mirror (skipped if absent)."""
 
-import gzip
 import json
 
 import numpy as np
@@ -11,6 +10,7 @@ from mirror import LoopbackMirror
 from project import (
     ARCHIVE_NAMES,
     SHARED_MNIST,
+    idx_payload,
     make_project,
     shared_pins,
     snakemake,
@@ -21,12 +21,6 @@ pytestmark = pytest.mark.skipif(
     not (SHARED_MNIST / "SHA256SUMS").exists(),
     reason=f"the real MNIST archives are not on this machine ({SHARED_MNIST})",
 )
-
-
-def idx_payload(name, header_bytes):
-    return np.frombuffer(
-        gzip.decompress((SHARED_MNIST / name).read_bytes()), np.uint8, offset=header_bytes
-    )
 
 
 @pytest.fixture(scope="module")
