@@ -7,6 +7,7 @@ from mnist_pipeline.config import (
     load_schema,
     validate_config,
 )
+from mnist_pipeline.digest import sha256_of
 
 # Checked before any job is planned: the config, and --set-scatter counts, which Snakemake
 # keeps apart from the config and would otherwise take as given (0 makes empty predictions).
@@ -165,6 +166,15 @@ def bundle_mirrors(wildcards):
 
 def trains_model():
     return config["model"]["weights"] is None
+
+
+def given_weights_sha256():
+    """The SHA-256 of the user's weights file, None for the book's or trained weights (made
+    here, pinned or from the tables). A param of predict: another file put in its place with an
+    older modification time (cp -p, tar, rsync -a) reruns it, which the time alone would not."""
+    if config["model"]["weights"] in (None, BOOK_WEIGHTS):
+        return None
+    return sha256_of(config["model"]["weights"])
 
 
 def model_weights(wildcards):
