@@ -93,3 +93,41 @@ def test_weights_replaced_keeping_an_older_time_are_predicted_with_again(built, 
     assert accuracy["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     assert (project / ACCURACY).read_bytes() == (clean / ACCURACY).read_bytes()
     assert planned_jobs(project) == {}
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda o: o["datasets"]["mnist"]["mirrors"].insert(0, "http://127.0.0.1:9/"),
+        lambda o: o["datasets"]["mnist"].update(mirrors_note="ask the lab for a copy"),
+        lambda o: o["download"].update(timeout_seconds=7),
+        lambda o: o["download"].update(retries=5),
+        lambda o: o["download"].update(backoff_seconds=0.5),
+    ],
+    ids=["mirrors", "mirrors_note", "timeout_seconds", "retries", "backoff_seconds"],
+)
+def test_how_archives_are_fetched_reruns_nothing(project, edit):
+    """A verified archive is the same file from any mirror, fetched however patiently: another
+    mirror list (a private one, say) or download setting must not fetch it again, which would
+    rerun the conversion and everything after it."""
+    edit_overlay(project, edit)
+    assert planned_jobs(project) == {}
+
+
+def test_another_pin_fetches_that_archive_again_and_reruns_what_follows(project, data):
+    """The pins say which file an archive is: another pin is another file, and the one on disk,
+    verified against the old pin, is not kept as if it were it."""
+    labels = pins(archives(data))["test_labels"]
+    edit_overlay(
+        project,
+        lambda o: o["datasets"]["mnist"]["files"]["test_labels"].update(sha256="0" * 64),
+    )
+    assert planned_jobs(project) == {
+        "download_archive": 1,
+        "convert_to_parquet": 1,
+        **AFTER_PREDICT,
+    }
+    result = snakemake(project, check=False)
+    assert result.returncode != 0
+    assert f"SHA-256 mismatch: found {labels['sha256']}, expected {'0' * 64}" in result.stderr
+    assert not (project / "results/downloads/mnist" / labels["name"]).exists()

@@ -62,6 +62,27 @@ def archive_entry(wildcards):
     )
 
 
+# How a download is fetched: from where, and how patiently. Each of these params takes `output`,
+# so Snakemake counts it as derived from the output and leaves it out of its params trigger: a
+# file verified against its pins (the entry param, which does trigger) is the same file from any
+# mirror, and fetching it again would rerun everything made from it.
+def archive_mirrors(wildcards, output):
+    return config["datasets"][wildcards.dataset]["mirrors"]
+
+
+def archive_note(wildcards, output):
+    return config["datasets"][wildcards.dataset]["mirrors_note"]
+
+
+def download_setting(key):
+    """The param giving download.<key> to a download job."""
+
+    def setting(wildcards, output):
+        return config["download"][key]
+
+    return setting
+
+
 def archive_keys(wildcards):
     """The config keys a download_archive job's messages name."""
     dataset = f"datasets.{wildcards.dataset}"
@@ -156,7 +177,7 @@ def bundle_entry(wildcards):
     return config["datasets"][bundle_datasets(wildcards)[0]]["bundle"]
 
 
-def bundle_mirrors(wildcards):
+def bundle_mirrors(wildcards, output):
     """The mirrors of every dataset naming the bundle, in config order, each once."""
     mirrors = [
         url for name in bundle_datasets(wildcards) for url in config["datasets"][name]["mirrors"]
@@ -207,7 +228,7 @@ def book_weights_entry(wildcards):
     return entry
 
 
-def book_weights_mirrors(wildcards):
+def book_weights_mirrors(wildcards, output):
     return book_model()["mirrors"]
 
 
