@@ -4,8 +4,10 @@ others, and outputs that then match a clean run with the new settings, read back
 import hashlib
 import json
 import os
+import pickle
 import shutil
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import yaml
@@ -131,3 +133,23 @@ def test_another_pin_fetches_that_archive_again_and_reruns_what_follows(project,
     assert result.returncode != 0
     assert f"SHA-256 mismatch: found {labels['sha256']}, expected {'0' * 64}" in result.stderr
     assert not (project / "results/downloads/mnist" / labels["name"]).exists()
+
+
+def test_another_mirror_for_the_books_weights_fetches_nothing_again(tmp_path, data, mirror):
+    """The book's weights, verified against models.book.file, are the same file from any mirror."""
+    weights = random_weights(tmp_path / "given.npz", seed=35)
+    pickled = pickle.dumps(dict(np.load(weights)), protocol=3)  # as the book's file is made
+    project = make_project(tmp_path / "project")
+    pin = {"name": "w.pkl", "size": len(pickled), "sha256": hashlib.sha256(pickled).hexdigest()}
+    with LoopbackMirror({"w.pkl": pickled}) as book:
+        write_overlay(
+            project,
+            [mirror.url],
+            pins(archives(data)),
+            splits=["test"],
+            model={"weights": "book"},
+            models={"book": {"mirrors": [book.url], "file": pin}},
+        )
+        snakemake(project)
+    edit_overlay(project, lambda o: o["models"]["book"]["mirrors"].insert(0, "http://127.0.0.1:9/"))
+    assert planned_jobs(project) == {}
