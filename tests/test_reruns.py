@@ -26,6 +26,7 @@ from project import (
 
 PREDICTIONS = "results/predictions/mnist/test.parquet"
 ACCURACY = "results/reports/mnist/test/accuracy.json"
+SUMMARY = "results/reports/mnist/summary.html"
 # predict and what follows it, for the test split
 AFTER_PREDICT = {
     "predict": 1,
@@ -93,7 +94,8 @@ def test_weights_replaced_keeping_an_older_time_are_predicted_with_again(built, 
     assert not pq.read_table(project / PREDICTIONS).equals(pq.read_table(built / PREDICTIONS))
     accuracy = json.loads((project / ACCURACY).read_text())
     assert accuracy["weights_sha256"] == hashlib.sha256(weights.read_bytes()).hexdigest()
-    assert (project / ACCURACY).read_bytes() == (clean / ACCURACY).read_bytes()
+    for path in (ACCURACY, SUMMARY):  # the summary gives the weights' path and SHA-256 too
+        assert (project / path).read_bytes() == (clean / path).read_bytes(), path
     assert planned_jobs(project) == {}
 
 
