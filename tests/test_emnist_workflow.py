@@ -178,6 +178,16 @@ def test_changing_how_a_dataset_is_stored_reconverts_it_and_downloads_nothing(bu
     }
 
 
+def test_another_mirror_for_the_zip_fetches_nothing_again(built, tmp_path):
+    """The verified zip is the same file from any mirror: a mirror added for one of the datasets
+    naming it does not download it again, which would reconvert every split read from it."""
+    project = shutil.copytree(built, tmp_path / "project", symlinks=True)
+    overlay = yaml.safe_load((project / "overlay.yaml").read_text())
+    overlay["datasets"]["emnist-letters"]["mirrors"].insert(0, "http://127.0.0.1:9/")
+    (project / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    assert planned_jobs(project, *reports("emnist-letters"), *reports("emnist-balanced")) == {}
+
+
 def test_ten_class_weights_are_refused_for_a_47_class_dataset_at_predict(built, tmp_path):
     project = shutil.copytree(built, tmp_path / "project", symlinks=True)
     weights = tmp_path / "mnist-weights.npz"

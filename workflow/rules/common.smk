@@ -7,6 +7,7 @@ from mnist_pipeline.config import (
     load_schema,
     validate_config,
 )
+from mnist_pipeline.digest import sha256_of
 
 # Checked before any job is planned: the config, and --set-scatter counts, which Snakemake
 # keeps apart from the config and would otherwise take as given (0 makes empty predictions).
@@ -59,6 +60,27 @@ def archive_entry(wildcards):
         f"results/downloads/{wildcards.dataset}/{wildcards.archive}: no archive of that name in "
         f"datasets.{wildcards.dataset}.files (it has {', '.join(e['name'] for e in files.values())})"
     )
+
+
+# How a download is fetched: from where, and how patiently. Each of these params takes `output`,
+# so Snakemake counts it as derived from the output and leaves it out of its params trigger: a
+# file verified against its pins (the entry param, which does trigger) is the same file from any
+# mirror, and fetching it again would rerun everything made from it.
+def archive_mirrors(wildcards, output):
+    return config["datasets"][wildcards.dataset]["mirrors"]
+
+
+def archive_note(wildcards, output):
+    return config["datasets"][wildcards.dataset]["mirrors_note"]
+
+
+def download_setting(key):
+    """The param giving download.<key> to a download job."""
+
+    def setting(wildcards, output):
+        return config["download"][key]
+
+    return setting
 
 
 def archive_keys(wildcards):
@@ -155,7 +177,7 @@ def bundle_entry(wildcards):
     return config["datasets"][bundle_datasets(wildcards)[0]]["bundle"]
 
 
-def bundle_mirrors(wildcards):
+def bundle_mirrors(wildcards, output):
     """The mirrors of every dataset naming the bundle, in config order, each once."""
     mirrors = [
         url for name in bundle_datasets(wildcards) for url in config["datasets"][name]["mirrors"]
@@ -165,6 +187,15 @@ def bundle_mirrors(wildcards):
 
 def trains_model():
     return config["model"]["weights"] is None
+
+
+def given_weights_sha256():
+    """The SHA-256 of the user's weights file, None for the book's or trained weights (made
+    here, pinned or from the tables). A param of predict: another file put in its place with an
+    older modification time (cp -p, tar, rsync -a) reruns it, which the time alone would not."""
+    if config["model"]["weights"] in (None, BOOK_WEIGHTS):
+        return None
+    return sha256_of(config["model"]["weights"])
 
 
 def model_weights(wildcards):
@@ -197,7 +228,7 @@ def book_weights_entry(wildcards):
     return entry
 
 
-def book_weights_mirrors(wildcards):
+def book_weights_mirrors(wildcards, output):
     return book_model()["mirrors"]
 
 

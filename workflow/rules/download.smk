@@ -15,12 +15,12 @@ rule download_archive:
         runtime=10,
     params:
         entry=archive_entry,
-        mirrors=lookup(dpath="datasets/{dataset}/mirrors", within=config),
+        mirrors=archive_mirrors,
         config_keys=archive_keys,
-        note=lookup(dpath="datasets/{dataset}/mirrors_note", within=config),
-        timeout=config["download"]["timeout_seconds"],
-        retries=config["download"]["retries"],
-        backoff=config["download"]["backoff_seconds"],
+        note=archive_note,
+        timeout=download_setting("timeout_seconds"),
+        retries=download_setting("retries"),
+        backoff=download_setting("backoff_seconds"),
     script:
         "../scripts/download.py"
 
@@ -44,9 +44,9 @@ rule download_weights:
         mirrors=book_weights_mirrors,
         config_keys=BOOK_KEYS,
         note=None,
-        timeout=config["download"]["timeout_seconds"],
-        retries=config["download"]["retries"],
-        backoff=config["download"]["backoff_seconds"],
+        timeout=download_setting("timeout_seconds"),
+        retries=download_setting("retries"),
+        backoff=download_setting("backoff_seconds"),
     script:
         "../scripts/download.py"
 
@@ -70,8 +70,8 @@ rule download_bundle:
         mirrors=bundle_mirrors,
         config_keys=bundle_keys,
         note=None,
-        timeout=config["download"]["timeout_seconds"],
-        retries=config["download"]["retries"],
-        backoff=config["download"]["backoff_seconds"],
+        timeout=download_setting("timeout_seconds"),
+        retries=download_setting("retries"),
+        backoff=download_setting("backoff_seconds"),
     script:
         "../scripts/download.py"

@@ -19,6 +19,7 @@ rule predict:
         shard="{scatteritem}",
         classes=class_count,
         sha256=split_sha256,
+        weights_sha256=given_weights_sha256(),
     script:
         "../scripts/predict.py"
 

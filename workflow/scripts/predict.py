@@ -29,3 +29,5 @@ with rule_log(snakemake.log[0]) as log:
         log=log.info,
     )
     log.info("%s: %d rows in batches of %d", snakemake.output[0], rows, snakemake.params.batch_size)
+    if snakemake.params.weights_sha256:
+        log.info("weights %s: SHA-256 %s", snakemake.input.weights, snakemake.params.weights_sha256)
