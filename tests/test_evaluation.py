@@ -1,5 +1,6 @@
 """score counts what the prediction file says; pick_pictures picks the right rows to show."""
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -161,6 +162,31 @@ def test_the_reports_record_where_the_numbers_came_from(data, tmp_path):
     )
     for picture in (pictures.misclassified, pictures.confusion_png):
         assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_confusion_pictures_title_gives_the_counts_beside_the_rounded_accuracy(
+    data, tmp_path, monkeypatch
+):
+    """To four places alone, 59,997 right of 60,000 would read as a perfect 1.0000."""
+    folder, *_ = data
+    titles = []
+    monkeypatch.setattr(
+        "mnist_pipeline.pictures.plot_confusion_matrix",
+        lambda cm, names, path, title: titles.append(title),
+    )
+    s = score([folder / "p.parquet"], folder / "t.parquet", CLASSES)
+    near = dataclasses.replace(
+        s, summary={**s.summary, "correct": 59_997, "total": 60_000, "accuracy": 59_997 / 60_000}
+    )
+    p = pick_pictures([folder / "p.parquet"], folder / "t.parquet")
+    pictures = SimpleNamespace(**{n: tmp_path / f"{n}.png" for n in ("samples", "misclassified")})
+    pictures.confusion_png = tmp_path / "c.png"
+    for scores in (s, near):
+        write_pictures(p, scores, pictures, {"dataset": "mnist", "split": "test"})
+    assert titles == [
+        f"mnist test: accuracy {(ROWS - 4) / ROWS:.4f} ({ROWS - 4:,}/{ROWS:,})",
+        "mnist test: accuracy 1.0000 (59,997/60,000)",
+    ]
 
 
 def test_evaluation_reads_the_predictions_in_batches(data, monkeypatch):

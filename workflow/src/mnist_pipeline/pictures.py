@@ -98,5 +98,12 @@ def write_pictures(
         scores.confusion,
         classes,
         outputs.confusion_png,
-        f"{title}: accuracy {scores.summary['accuracy']:.4f}",
+        _accuracy_title(title, scores.summary),
+    )
+
+
+def _accuracy_title(title: str, summary: Mapping[str, Any]) -> str:
+    """The accuracy with its counts: to four places alone, 59,997 of 60,000 would read 1.0000."""
+    return (
+        f"{title}: accuracy {summary['accuracy']:.4f} ({summary['correct']:,}/{summary['total']:,})"
     )
