@@ -34,25 +34,28 @@ def atomic_path(final: str | os.PathLike) -> Iterator[Path]:
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_parts(final)
-    try:
+    with _named_if_full(final):
         fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=_prefix(final), suffix=_SUFFIX)
-    except OSError as error:
-        if full := no_space(final, error):
-            raise full from error
-        raise
-    os.close(fd)
-    tmp = Path(tmp)
+        os.close(fd)
+        tmp = Path(tmp)
+        try:
+            yield tmp
+            tmp.chmod(0o666 & ~_umask())
+            _flush(tmp)
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def _named_if_full(final: Path) -> Iterator[None]:
+    """An OSError that says the file system is full becomes the NoSpaceError naming `final`."""
     try:
-        yield tmp
-        tmp.chmod(0o666 & ~_umask())
-        _flush(tmp)
-        os.replace(tmp, final)
+        yield
     except OSError as error:
         if full := no_space(final, error):
             raise full from error
         raise
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _flush(path: Path) -> None:
