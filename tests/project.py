@@ -5,6 +5,7 @@ import hashlib
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,14 @@ def random_weights(path: Path, seed: int) -> Path:
     rng = np.random.default_rng(seed)
     np.savez(path, **{k: rng.normal(0, 0.1, s).astype(np.float32) for k, s in SHAPES.items()})
     return path
+
+
+def edit_overlay(project: Path, edit: Callable[[dict], object]) -> None:
+    """Change the project's overlay.yaml in place: `edit` mutates it as a dict."""
+    path = project / "overlay.yaml"
+    overlay = yaml.safe_load(path.read_text())
+    edit(overlay)
+    path.write_text(yaml.safe_dump(overlay))
 
 
 def write_overlay(

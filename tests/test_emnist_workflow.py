@@ -16,7 +16,7 @@ from mnist_pipeline.network import SHAPES, shapes
 
 from emnist import BUNDLE, LETTERS, SPLITS, bundle_pin, emnist_zip, member, write_emnist_overlay
 from mirror import LoopbackMirror
-from project import REPO, files_under, make_project, planned_jobs, snakemake
+from project import REPO, edit_overlay, files_under, make_project, planned_jobs, snakemake
 
 ROWS = {"train": 160, "test": 94}  # every class of the largest split in both parts
 DATASETS = ["emnist-letters", "emnist-balanced"]
@@ -165,9 +165,7 @@ def test_a_third_emnist_dataset_reads_the_same_zip_without_a_download(built, tmp
 
 def test_changing_how_a_dataset_is_stored_reconverts_it_and_downloads_nothing(built, tmp_path):
     project = shutil.copytree(built, tmp_path / "project", symlinks=True)
-    overlay = yaml.safe_load((project / "overlay.yaml").read_text())
-    overlay["datasets"]["emnist-letters"]["transposed"] = False
-    (project / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    edit_overlay(project, lambda o: o["datasets"]["emnist-letters"].update(transposed=False))
     assert planned_jobs(project, *reports("emnist-letters")) == {
         "convert_to_parquet": 2,
         "train_model": 1,
@@ -182,9 +180,10 @@ def test_another_mirror_for_the_zip_fetches_nothing_again(built, tmp_path):
     """The verified zip is the same file from any mirror: a mirror added for one of the datasets
     naming it does not download it again, which would reconvert every split read from it."""
     project = shutil.copytree(built, tmp_path / "project", symlinks=True)
-    overlay = yaml.safe_load((project / "overlay.yaml").read_text())
-    overlay["datasets"]["emnist-letters"]["mirrors"].insert(0, "http://127.0.0.1:9/")
-    (project / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    edit_overlay(
+        project,
+        lambda o: o["datasets"]["emnist-letters"]["mirrors"].insert(0, "http://127.0.0.1:9/"),
+    )
     assert planned_jobs(project, *reports("emnist-letters"), *reports("emnist-balanced")) == {}
 
 
@@ -193,9 +192,7 @@ def test_ten_class_weights_are_refused_for_a_47_class_dataset_at_predict(built, 
     weights = tmp_path / "mnist-weights.npz"
     rng = np.random.default_rng(0)
     np.savez(weights, **{k: rng.normal(size=s).astype(np.float32) for k, s in SHAPES.items()})
-    overlay = yaml.safe_load((project / "overlay.yaml").read_text())
-    overlay["model"]["weights"] = str(weights)
-    (project / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    edit_overlay(project, lambda o: o["model"].update(weights=str(weights)))
     target = "results/predictions/emnist-balanced/test.parquet"
     (project / target).unlink()
     result = snakemake(project, target, check=False)
@@ -237,9 +234,11 @@ def test_a_wrong_bundle_pin_fails_the_download_naming_the_bundle_keys(tmp_path, 
 def test_bundles_pinned_differently_stop_before_any_job(tmp_path, zipped):
     project = make_project(tmp_path / "project")
     write_emnist_overlay(project, ["http://127.0.0.1:9/"], zipped[0])
-    overlay = yaml.safe_load((project / "overlay.yaml").read_text())
-    overlay["datasets"]["emnist-letters"]["bundle"]["size"] += 1
-    (project / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+
+    def grow(overlay):
+        overlay["datasets"]["emnist-letters"]["bundle"]["size"] += 1
+
+    edit_overlay(project, grow)
     result = snakemake(project, "results/parquet/emnist-letters/test.parquet", check=False)
     assert result.returncode != 0
     assert (

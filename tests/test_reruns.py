@@ -10,12 +10,12 @@ import shutil
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from idxgen import random_split
 from mirror import LoopbackMirror
 from project import (
     archives,
+    edit_overlay,
     make_project,
     pins,
     planned_jobs,
@@ -68,12 +68,6 @@ def built(tmp_path_factory, data, mirror):
 @pytest.fixture
 def project(built, tmp_path):
     return shutil.copytree(built, tmp_path / "project", symlinks=True)
-
-
-def edit_overlay(project, edit):
-    overlay = yaml.safe_load((project / "overlay.yaml").read_text())
-    edit(overlay)
-    (project / "overlay.yaml").write_text(yaml.safe_dump(overlay))
 
 
 def test_weights_replaced_keeping_an_older_time_are_predicted_with_again(built, project, tmp_path):

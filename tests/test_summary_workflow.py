@@ -20,7 +20,7 @@ from mnist_pipeline.weights import save_weights
 from browser import WINDOW, find_chromium, network_jail, open_page, png_size
 from idxgen import random_split
 from mirror import LoopbackMirror
-from project import SNAKEMAKE, archives, make_project, pins, snakemake, write_overlay
+from project import SNAKEMAKE, archives, edit_overlay, make_project, pins, snakemake, write_overlay
 
 SPLITS = ("test", "train")
 BLOCK_LINE = re.compile(r"^  mnist (\w+) +accuracy (\d\.\d{4}) \((\d+)/(\d+)\)$")
@@ -139,13 +139,11 @@ def test_a_run_whose_mirror_404s_prints_no_answer(tmp_path, data):
 def test_a_failed_run_prints_no_answer_even_with_earlier_results(run, tmp_path):
     """The earlier run's accuracy.json files are there; a failing rerun still says nothing."""
     project = shutil.copytree(run[0], tmp_path / "project", symlinks=True)
-    overlay = yaml.safe_load((project / "overlay.yaml").read_text())
     bad = project / "bad.npz"
     np.savez(
         bad, **{k: np.zeros((s[0], 3) if k == "W3" else s, np.float32) for k, s in SHAPES.items()}
     )
-    overlay["model"]["weights"] = str(bad)
-    (project / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    edit_overlay(project, lambda o: o["model"].update(weights=str(bad)))
     result = snakemake(project, check=False, merged=True)
     assert result.returncode != 0 and "W3" in result.stdout
     assert (project / "results/reports/mnist/test/accuracy.json").is_file()

@@ -7,12 +7,12 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-import yaml
 
 from idxgen import random_split
 from mirror import LoopbackMirror
 from project import (
     archives,
+    edit_overlay,
     make_project,
     pins,
     planned_jobs,
@@ -167,9 +167,7 @@ def test_changing_batch_size_reruns_predict_and_what_follows_only(built):
 def test_giving_weights_reruns_predict_and_what_follows_only(built, tmp_path):
     project = shutil.copytree(built, tmp_path / "project", symlinks=True)
     weights = shutil.copy(built / "results/model/mnist/weights.npz", tmp_path / "given.npz")
-    overlay = yaml.safe_load((project / "overlay.yaml").read_text())
-    overlay["model"]["weights"] = str(weights)
-    (project / "overlay.yaml").write_text(yaml.safe_dump(overlay))
+    edit_overlay(project, lambda o: o["model"].update(weights=str(weights)))
     assert planned_jobs(project) == AFTER_PREDICT
 
 
