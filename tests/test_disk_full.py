@@ -13,7 +13,6 @@ import subprocess
 import pytest
 
 from idxgen import random_split
-from mirror import LoopbackMirror
 from project import (
     archives,
     files_under,
@@ -28,12 +27,6 @@ from project import (
 @pytest.fixture(scope="module")
 def data():
     return {"train": random_split(20, seed=31), "test": random_split(300, seed=32)}
-
-
-@pytest.fixture(scope="module")
-def mirror(data):
-    with LoopbackMirror(archives(data)) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

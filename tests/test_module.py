@@ -68,12 +68,6 @@ def data():
     return {"train": random_split(TRAIN_ROWS, seed=3), "test": random_split(TEST_ROWS, seed=4)}
 
 
-@pytest.fixture(scope="module")
-def mirror(data):
-    with LoopbackMirror(archives(data)) as server:
-        yield server
-
-
 def make_host(folder: Path, mirror, data, prefix: str | None = None) -> Path:
     """Another workflow: a Snakefile importing this repository's workflow/Snakefile as `mnist`."""
     folder.mkdir(parents=True, exist_ok=True)

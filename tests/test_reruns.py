@@ -44,12 +44,6 @@ def data():
 
 
 @pytest.fixture(scope="module")
-def mirror(data):
-    with LoopbackMirror(archives(data)) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
 def built(tmp_path_factory, data, mirror):
     """The test split predicted and evaluated with weights.npz, a file given in the project."""
     project = make_project(tmp_path_factory.mktemp("built"))

@@ -48,12 +48,6 @@ def data():
     return {"train": random_split(300, seed=3), "test": random_split(200, seed=4)}
 
 
-@pytest.fixture(scope="module")
-def mirror(data):
-    with LoopbackMirror(archives(data)) as server:
-        yield server
-
-
 def given_weights_project(folder, data, mirror, weights_name="given.npz", **settings):
     project = make_project(folder)
     weights = project / weights_name

@@ -15,7 +15,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from idxgen import gz, idx_labels, random_split
-from mirror import LoopbackMirror
 from project import (
     ARCHIVE_NAMES,
     archives,
@@ -39,12 +38,6 @@ REMAKE = "Delete it and rerun, so it is made again."
 @pytest.fixture(scope="module")
 def data():
     return {"train": random_split(20, seed=21), "test": random_split(TEST_ROWS, seed=22)}
-
-
-@pytest.fixture(scope="module")
-def mirror(data):
-    with LoopbackMirror(archives(data)) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from idxgen import random_split
-from mirror import LoopbackMirror
 from project import (
     archives,
     edit_overlay,
@@ -28,12 +27,6 @@ PROBS = [f"prob{i}" for i in range(10)]
 @pytest.fixture(scope="module")
 def data():
     return {"train": random_split(TRAIN_ROWS, seed=1), "test": random_split(TEST_ROWS, seed=2)}
-
-
-@pytest.fixture(scope="module")
-def mirror(data):
-    with LoopbackMirror(archives(data)) as server:
-        yield server
 
 
 @pytest.fixture(scope="module")
