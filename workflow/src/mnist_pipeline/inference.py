@@ -26,7 +26,7 @@ from .errors import MnistPipelineError
 from .network import classes_of, forward
 from .prefetch import mapped
 from .progress import Progress
-from .tables import iter_batches, iter_targets, num_rows
+from .tables import iter_batches, iter_targets, num_rows, parquet_writer
 
 # Batches are regrouped into row groups of about this many rows: one row group per small batch
 # would grow the footer the writer keeps in memory with the row count (+100 MB at 1M rows in
@@ -177,7 +177,7 @@ def write_parquet(batches: Iterable[pa.RecordBatch], dest: str | Path, schema: p
     rows = 0
     with (
         atomic_path(dest) as tmp,
-        pq.ParquetWriter(tmp, schema, **WRITE_OPTIONS) as writer,
+        parquet_writer(tmp, schema, **WRITE_OPTIONS) as writer,
     ):
         for group in row_groups(batches, schema):
             writer.write_table(group, row_group_size=group.num_rows)

@@ -62,6 +62,9 @@ _BLOCK_ROWS = 4096  # images inflated at a time (at most)
 _AHEAD = 2  # row groups made ahead of the one being encoded
 
 _READ_COLUMNS = 197  # columns a row group is read by, four calls per row group
+# Parquet writers write through a buffer of this many bytes: on a plain file, each of the small
+# writes (and seeks) the writer makes per page is a system call of its own.
+WRITE_BUFFER = 1 << 20
 
 _ARROW_KEYS = (b"ARROW:", b"pandas")
 ARCHIVE_KINDS = ("images", "labels")
@@ -146,7 +149,7 @@ def _convert(
         atomic_path(dest) as tmp,
         # The metadata holds the hashes of the archives, known once they are read: it is
         # written with the footer, not with an Arrow schema stored up front.
-        pq.ParquetWriter(
+        parquet_writer(
             tmp, SCHEMA, store_schema=False, write_batch_size=chunk_rows, **WRITE_OPTIONS
         ) as writer,
     ):
@@ -161,6 +164,20 @@ def _convert(
                 _check_pin(path, metadata[f"{kind}_sha256"], pins[kind])
         writer.add_key_value_metadata({str(k): str(v) for k, v in metadata.items()})
     return progress.done
+
+
+@contextmanager
+def parquet_writer(
+    path: str | os.PathLike, schema: pa.Schema, **options
+) -> Iterator[pq.ParquetWriter]:
+    """A ParquetWriter of `schema` (with `options`) that writes `path` through a buffer, closed
+    (its footer written and the buffer flushed) when the block ends."""
+    with (
+        pa.OSFile(os.fspath(path), "wb") as file,
+        pa.BufferedOutputStream(file, WRITE_BUFFER) as sink,
+        pq.ParquetWriter(sink, schema, **options) as writer,
+    ):
+        yield writer
 
 
 def _row_groups(
