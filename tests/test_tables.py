@@ -29,6 +29,7 @@ from mnist_pipeline.tables import (
     iter_batches,
     iter_targets,
     num_rows,
+    parquet_writer,
     read_arrays,
     read_metadata,
     take_rows,
@@ -150,6 +151,25 @@ def test_row_groups_are_filled_from_several_image_blocks(tmp_path, split, monkey
     np.testing.assert_array_equal(target, labels)
     meta = pq.ParquetFile(dest).metadata
     assert [meta.row_group(i).num_rows for i in range(meta.num_row_groups)] == [8, 8, 8, 8, 5]
+
+
+@pytest.mark.parametrize("buffer", [256, tables.WRITE_BUFFER])
+def test_parquet_writer_writes_the_bytes_of_a_plain_writer(tmp_path, split, monkeypatch, buffer):
+    # Through a buffer smaller than a page (flushed many times) or the real one, the file is the
+    # one pyarrow writes to a path itself: every offset in its footer still points where it should.
+    monkeypatch.setattr(tables, "WRITE_BUFFER", buffer)
+    images, labels = split
+    data = pa.table(
+        [pa.array(images[:, 5, i]) for i in range(28)] + [pa.array(labels)],
+        names=[f"p{i}" for i in range(28)] + ["target"],
+    )
+    options = {**tables.WRITE_OPTIONS, "write_statistics": True}
+    with parquet_writer(tmp_path / "buffered.parquet", data.schema, **options) as writer:
+        writer.write_table(data, row_group_size=16)
+    with pq.ParquetWriter(tmp_path / "plain.parquet", data.schema, **options) as writer:
+        writer.write_table(data, row_group_size=16)
+    assert (tmp_path / "buffered.parquet").read_bytes() == (tmp_path / "plain.parquet").read_bytes()
+    assert pq.read_table(tmp_path / "buffered.parquet").equals(data)
 
 
 def test_count_mismatch(tmp_path, split):
