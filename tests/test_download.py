@@ -219,6 +219,16 @@ def test_server_errors_are_retried_with_doubling_backoff(mirror, dest):
     ]
 
 
+@pytest.mark.parametrize("retries", [0, -1])
+def test_no_attempts_at_all_is_refused_before_any_request(mirror, dest, retries):
+    with pytest.raises(
+        ValueError, match=f"retries is the attempts per mirror, at least 1; got {retries}"
+    ):
+        fetch([mirror.url], dest, retries=retries)
+    assert mirror.requests == []
+    assert not dest.exists()
+
+
 def test_a_truncated_body_is_retried(mirror, dest):
     mirror.script(NAME, "truncate")
     lines = []

@@ -129,6 +129,8 @@ def fetch_file(
     to `config_key`.mirrors, to the pins under `pins_key` (each may be several keys: a bundle
     serves several datasets) and to a private mirror.
     """
+    if retries < 1:  # no attempt at all would fail with no reason to give
+        raise ValueError(f"retries is the attempts per mirror, at least 1; got {retries}")
     sha256 = sha256.lower()
     deadline = attempt_deadline(timeout, size)
     failures: list[tuple[str, str]] = []
