@@ -329,6 +329,32 @@ HISTORY = pd.DataFrame(
 )
 
 
+@pytest.mark.parametrize(
+    ("cm", "names"),
+    [
+        (np.full((10, 10), 999_999), FASHION),
+        (np.full((10, 10), 12_345_678), FASHION),
+        (np.full((20, 20), 999_999), [f"class {i}" for i in range(20)]),
+        (np.diag(np.arange(100, 162)), BYCLASS),
+    ],
+    ids=["10 classes", "10 classes, 12M", "20 classes", "62 classes"],
+)
+def test_the_counts_left_out_of_the_layout_lie_within_the_axes(cm, names):
+    # The layout makes room only for what it is given: the counts, left out, must fit inside
+    # the axes at their longest (999,999 written in full; from a million on, 12M).
+    fig = plots.confusion_matrix_figure(cm, names, "test")
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    box = ax.get_window_extent()
+    cell = box.width / len(names)
+    left_out = [text.get_window_extent() for text in ax.texts if not text.get_in_layout()]
+    assert len(left_out) == np.count_nonzero(cm)
+    assert all(e.width < cell for e in left_out)  # in its cell, not over its neighbours'
+    assert all(
+        box.x0 <= e.x0 and e.x1 <= box.x1 and box.y0 <= e.y0 and e.y1 <= box.y1 for e in left_out
+    )
+
+
 def test_training_curves_png(tmp_path):
     out = tmp_path / "curves.png"
     plots.plot_training_curves(HISTORY, out)
