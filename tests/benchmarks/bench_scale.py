@@ -16,16 +16,17 @@ Each is served from a loopback mirror (a child process) and run, in turn, by:
   mirror, with the same weights given as model.weights.
 
 Wall times are medians of the repeats (reference and pipeline alternate, so load changes hit both
-alike). Peak RSS of the largest process comes from os.wait4 on the run (the maximum over it and
-all its descendants); per job, /proc/PID/status VmHWM is sampled every 50 ms (during the book's
-runs too, which have no jobs, so that both bear the sampling's cost) and the job's seconds come
-from its Snakemake benchmark file. Each run's CPU time, user and system, also comes from os.wait4:
-on a virtual machine the book's system time, the kernel zeroing its gigabytes of fresh pages,
-varies from run to run far more than anything else. Run it with the pipeline's own environment
-(README's first set-up command): with the test tools installed as well, Snakemake takes longer to
-start jobs.
-The parent imports the standard library only and serves nothing itself: a child started by vfork
-inherits its parent's peak RSS as its own floor.
+alike, and neither runs right after itself: on a virtual machine, a program that follows itself
+finds the memory it has just freed still at hand, which a user's single run does not). Peak RSS of
+the largest process comes from os.wait4 on the run (the maximum over it and all its descendants);
+per job, /proc/PID/status VmHWM is sampled every 50 ms (during the book's runs too, which have no
+jobs, so that both bear the sampling's cost) and the job's seconds come from its Snakemake benchmark
+file. Each run's CPU time, user and system, also comes from os.wait4: on a virtual machine the
+book's system time, the kernel zeroing its gigabytes of fresh pages, varies from run to run far more
+than anything else. Run it with the pipeline's own environment (README's first set-up command): with
+the test tools installed as well, Snakemake takes longer to start jobs. The parent imports the
+standard library only and serves nothing itself: a child started by vfork inherits its parent's peak
+RSS as its own floor.
 
 `--growth` runs the pipeline alone at 10,000, 100,000 and 1,000,000 rows and prints, per stage,
 seconds and peak MB; `--png` draws them. Archives are cached in --workdir (default: a temporary
