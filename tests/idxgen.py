@@ -1,10 +1,12 @@
-"""Make small IDX archives (the MNIST file format), and pixel tables from them, for tests."""
+"""Make small IDX archives (the MNIST file format), and pixel tables from them, for tests; and
+damage a Parquet file's page the way a bad disk would."""
 
 import gzip
 import struct
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 
 from mnist_pipeline.tables import convert_idx_to_parquet
 
@@ -45,3 +47,13 @@ def write_pixel_table(dest: Path, images: np.ndarray, labels: np.ndarray) -> Pat
     labels_gz.write_bytes(gz(idx_labels(labels)))
     convert_idx_to_parquet(images_gz, labels_gz, dest, metadata={})
     return dest
+
+
+def damage_page(path: Path, column: str, group: int = 0) -> None:
+    """Change the last byte of a column chunk's data in the Parquet file `path`, its page header
+    untouched."""
+    file = pq.ParquetFile(path)
+    chunk = file.metadata.row_group(group).column(file.schema_arrow.names.index(column))
+    data = bytearray(path.read_bytes())
+    data[chunk.data_page_offset + chunk.total_compressed_size - 1] ^= 0x55
+    path.write_bytes(bytes(data))

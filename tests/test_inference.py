@@ -30,7 +30,7 @@ from mnist_pipeline.inference import (
 from mnist_pipeline.network import SHAPES
 from mnist_pipeline.progress import Progress
 
-from idxgen import random_split, write_pixel_table
+from idxgen import damage_page, random_split, write_pixel_table
 
 ROWS = 1000
 
@@ -271,14 +271,7 @@ def test_a_shard_with_a_damaged_page_is_refused(table, weights, tmp_path):
 def test_a_byte_damaged_inside_a_page_of_a_shard_is_refused(table, weights, tmp_path, column):
     """LZ4 would decode the page to another class or probability: the checksum catches it."""
     parts = predict_parts(tmp_path, table, weights, 2)
-    chunk = (
-        pq.ParquetFile(parts[1])
-        .metadata.row_group(0)
-        .column(prediction_schema().names.index(column))
-    )
-    data = bytearray(parts[1].read_bytes())
-    data[chunk.data_page_offset + chunk.total_compressed_size - 1] ^= 0x55  # not its header
-    parts[1].write_bytes(bytes(data))
+    damage_page(parts[1], column)
     pattern = re.escape(f"{parts[1]}: damaged (") + ".*CRC checksum verification failed.*"
     gather_fails(parts, table, tmp_path, pattern + REMAKE)
     if column in CHECKED_COLUMNS:  # the scores decode these, not the probabilities

@@ -19,7 +19,6 @@ from mnist_pipeline import tables
 from mnist_pipeline.idx import IdxFormatError
 from mnist_pipeline.progress import Progress
 from mnist_pipeline.tables import (
-    COLUMNS,
     PIXEL_COLUMNS,
     TARGET,
     ChecksumError,
@@ -35,7 +34,7 @@ from mnist_pipeline.tables import (
     take_rows,
 )
 
-from idxgen import gz, idx_images, idx_labels, random_split
+from idxgen import damage_page, gz, idx_images, idx_labels, random_split
 from project import SHARED_MNIST
 
 ROWS = 37
@@ -479,14 +478,6 @@ def test_pins_are_hex_in_either_case(tmp_path, split):
     dest = tmp_path / "t.parquet"
     assert convert_idx_to_parquet(*paths, dest, metadata=META, sha256=pins) == ROWS
     assert read_metadata(dest)["images_sha256"] == pins["images"].lower()
-
-
-def damage_page(path: Path, column: str, group: int = 0) -> None:
-    """Change the last byte of a column chunk's data, its page header untouched."""
-    chunk = pq.ParquetFile(path).metadata.row_group(group).column(COLUMNS.index(column))
-    data = bytearray(path.read_bytes())
-    data[chunk.data_page_offset + chunk.total_compressed_size - 1] ^= 0x55
-    path.write_bytes(bytes(data))
 
 
 @pytest.mark.parametrize(
