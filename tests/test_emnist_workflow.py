@@ -16,7 +16,15 @@ from mnist_pipeline.network import SHAPES, shapes
 
 from emnist import BUNDLE, LETTERS, SPLITS, bundle_pin, emnist_zip, member, write_emnist_overlay
 from mirror import LoopbackMirror
-from project import REPO, edit_overlay, files_under, make_project, planned_jobs, snakemake
+from project import (
+    REPO,
+    edit_overlay,
+    files_under,
+    make_project,
+    planned_jobs,
+    random_weights,
+    snakemake,
+)
 
 ROWS = {"train": 160, "test": 94}  # every class of the largest split in both parts
 DATASETS = ["emnist-letters", "emnist-balanced"]
@@ -190,8 +198,7 @@ def test_another_mirror_for_the_zip_fetches_nothing_again(built, tmp_path):
 def test_ten_class_weights_are_refused_for_a_47_class_dataset_at_predict(built, tmp_path):
     project = shutil.copytree(built, tmp_path / "project", symlinks=True)
     weights = tmp_path / "mnist-weights.npz"
-    rng = np.random.default_rng(0)
-    np.savez(weights, **{k: rng.normal(size=s).astype(np.float32) for k, s in SHAPES.items()})
+    random_weights(weights, seed=0)
     edit_overlay(project, lambda o: o["model"].update(weights=str(weights)))
     target = "results/predictions/emnist-balanced/test.parquet"
     (project / target).unlink()

@@ -6,14 +6,11 @@ import re
 from html.parser import HTMLParser
 from importlib.resources import files
 
-import numpy as np
 import pytest
-
-from mnist_pipeline.network import SHAPES
 
 from idxgen import random_split
 from mirror import LoopbackMirror
-from project import archives, make_project, pins, snakemake, write_overlay
+from project import archives, make_project, pins, random_weights, snakemake, write_overlay
 
 SCRIPT = "</script><script>alert(1)</script>"
 
@@ -100,8 +97,7 @@ def report(tmp_path_factory, data):
     project = make_project(tmp_path_factory.mktemp("project"))
     weights = project / ODD_FOLDER / "w (1).npz"
     weights.parent.mkdir()
-    rng = np.random.default_rng(0)
-    np.savez(weights, **{k: rng.normal(size=s).astype(np.float32) for k, s in SHAPES.items()})
+    random_weights(weights, seed=0)
     with LoopbackMirror(archives(data)) as mirror:
         write_mnist_overlay(project, data, [mirror.url], weights=str(weights))
         snakemake(project)
