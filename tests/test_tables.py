@@ -8,6 +8,7 @@ import struct
 import subprocess
 import sys
 import tracemalloc
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -283,6 +284,18 @@ def test_iter_batches(table, split, batch_rows, start, stop):
             np.concatenate([x for x, _ in batches]), images[start:end].reshape(-1, 784)
         )
         np.testing.assert_array_equal(np.concatenate([t for _, t in batches]), labels[start:end])
+
+
+def test_a_row_groups_pixel_array_is_filled_again_only_once_nothing_refers_to_it():
+    pool = tables._Reused()
+    first = pool.empty(8)
+    ref = weakref.ref(first)  # does not count as a reference
+    batch = first.T[2:5]  # a batch of its rows, as iter_batches hands them out
+    del first
+    assert pool.empty(8) is not ref()  # the batch still reads it
+    del batch
+    assert pool.empty(8) is ref()
+    assert pool.empty(5) is not ref()  # another row count
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ column c), whatever way the archive stores them; targets are class indices 0..K-
 import hashlib
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 
@@ -384,12 +385,13 @@ def take_rows(path: str | os.PathLike, rows: np.ndarray) -> np.ndarray:
                 f"{rows[:5].tolist()}{'...' if len(rows) > 5 else ''}"
             )
         out = np.empty((len(rows), N_PIXELS), dtype=np.uint8)
+        pool = _Reused()
         first = 0
         for group in range(file.num_row_groups):
             end = first + file.metadata.row_group(group).num_rows
             lo, hi = np.searchsorted(rows, [first, end])
             if lo < hi:
-                out[lo:hi] = _read_group(path, file, group)[0][rows[lo:hi] - first]
+                out[lo:hi] = _read_group(path, file, group, pool)[0][rows[lo:hi] - first]
             first = end
     return out
 
@@ -424,22 +426,48 @@ def _row_ranges(
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The rows [start, stop) of the table at `path` as one (x, target) piece per overlapping
     row group."""
+    pool = _Reused()
     with file, _reading(path):
         for group, keep in _groups(file, start, stop):
-            x, target = _read_group(path, file, group)
+            x, target = _read_group(path, file, group, pool)
             yield x[keep], target[keep]
 
 
+class _Reused:
+    """(784, n) uint8 arrays for the pixels of row groups, each handed out again once nothing
+    refers to it any more.
+
+    A fresh array for every row group is memory the kernel must fault in and zero, page by page,
+    each time. Every view of an array (a batch of its rows, their transpose) keeps the array
+    referenced until it is dropped, so an array held by the pool alone is free to fill again.
+    """
+
+    KEEP = 4  # arrays kept; more in use at once are made (and freed) as before
+
+    def __init__(self):
+        self._arrays: list[np.ndarray] = []
+
+    def empty(self, rows: int) -> np.ndarray:
+        for array in self._arrays:
+            # Referred to by the list, by `array` and by getrefcount's argument: nothing else.
+            if array.shape[1] == rows and sys.getrefcount(array) == 3:
+                return array
+        array = np.empty((N_PIXELS, rows), dtype=np.uint8)
+        if len(self._arrays) < self.KEEP:
+            self._arrays.append(array)
+        return array
+
+
 def _read_group(
-    path: str | os.PathLike, file: pq.ParquetFile, group: int
+    path: str | os.PathLike, file: pq.ParquetFile, group: int, pool: _Reused
 ) -> tuple[np.ndarray, np.ndarray]:
     """(x (n, 784), target (n,)) of one row group of the table `path` (open as `file`), as
-    `_to_arrays` gives them.
+    `_to_arrays` gives them; x is a view of an array from `pool`.
 
     Decoded _READ_COLUMNS columns at a time: Arrow holds the pages of all the columns a call
     reads until it returns, and a whole row group at once took far more than its pixels.
     """
-    pixels = np.empty((N_PIXELS, file.metadata.row_group(group).num_rows), dtype=np.uint8)
+    pixels = pool.empty(file.metadata.row_group(group).num_rows)
     for first in range(0, len(COLUMNS), _READ_COLUMNS):
         part = file.read_row_group(group, columns=COLUMNS[first : first + _READ_COLUMNS])
         for i, column in enumerate(part.columns, start=first):
