@@ -5,7 +5,15 @@ import warnings
 import numpy as np
 import pytest
 
-from mnist_pipeline.network import SHAPES, NetworkError, forward, normalize, sigmoid, softmax
+from mnist_pipeline.network import (
+    SHAPES,
+    Network,
+    NetworkError,
+    forward,
+    normalize,
+    sigmoid,
+    softmax,
+)
 
 
 @pytest.fixture
@@ -98,34 +106,61 @@ def test_forward_takes_uint8_or_scaled_floats():
     )
 
 
-def test_forward_batches_agree_with_single_rows():
-    weights = random_weights()
-    pixels = np.random.default_rng(4).integers(0, 256, (20, 784), dtype=np.uint8)
+ROWS = 1200
+# The book's pickle holds W1 in Fortran order: with it, BLAS computed the last places of a block
+# by another kernel, and rows 96..99 of each hundred got other bits in a batch of 7.
+ORDERS = ["C", "F"]
+
+
+def weights_in(order: str, seed: int) -> dict[str, np.ndarray]:
+    return {
+        k: np.asarray(v * np.float32(0.1), order=order) for k, v in random_weights(seed).items()
+    }
+
+
+@pytest.mark.parametrize("order", ORDERS)
+def test_forward_batches_agree_with_single_rows(order):
+    weights = weights_in(order, 0)
+    pixels = np.random.default_rng(4).integers(0, 256, (200, 784), dtype=np.uint8)
     whole = forward(weights, pixels)
-    rows = np.concatenate([forward(weights, pixels[i : i + 1]) for i in range(20)])
+    rows = np.concatenate([forward(weights, pixels[i : i + 1], i) for i in range(200)])
     np.testing.assert_array_equal(whole, rows)
 
 
-ROWS = 1200
-
-
+@pytest.mark.parametrize("order", ORDERS)
 @pytest.mark.parametrize(
     ("batch", "offset", "rows"),
     [(1, 0, 150), (7, 3, ROWS), (99, 0, ROWS), (100, 57, ROWS), (333, 1, ROWS), (1000, 0, ROWS)],
 )
-def test_a_rows_probabilities_do_not_depend_on_its_batch_bit_for_bit(batch, offset, rows):
-    """Cut the first `rows` rows into batches of `batch` after a first batch of `offset` rows:
-    the same float32 bits as all 1200 in one call, whatever position a row has in its batch."""
-    weights = {k: v * np.float32(0.1) for k, v in random_weights(5).items()}
+def test_a_rows_probabilities_do_not_depend_on_its_batch_bit_for_bit(batch, offset, rows, order):
+    """Cut the first `rows` rows into batches of `batch` after a first batch of `offset` rows,
+    each given the row it starts at: the same float32 bits as all 1200 in one call, whatever
+    place a row has in its batch."""
+    weights = weights_in(order, 5)
     pixels = np.random.default_rng(6).integers(0, 256, (ROWS, 784), dtype=np.uint8)
     whole = forward(weights, pixels)
     cuts = sorted({0, *range(offset, rows, batch), rows})
-    parts = [forward(weights, pixels[a:b]) for a, b in zip(cuts, cuts[1:], strict=False)]
+    parts = [forward(weights, pixels[a:b], a) for a, b in zip(cuts, cuts[1:], strict=False)]
     np.testing.assert_array_equal(np.concatenate(parts), whole[:rows])
     # The tables hand out Fortran-ordered batches; the layout changes no bit either.
     np.testing.assert_array_equal(
         forward(weights, np.asfortranarray(pixels[:batch])), whole[:batch]
     )
+
+
+def test_the_weights_memory_order_changes_no_bit():
+    pixels = np.random.default_rng(8).integers(0, 256, (300, 784), dtype=np.uint8)
+    np.testing.assert_array_equal(
+        forward(weights_in("F", 3), pixels), forward(weights_in("C", 3), pixels)
+    )
+
+
+def test_a_network_made_ready_once_gives_what_forward_gives():
+    weights = weights_in("F", 2)
+    pixels = np.random.default_rng(9).integers(0, 256, (250, 784), dtype=np.uint8)
+    network = Network(weights)
+    np.testing.assert_array_equal(network(pixels[50:], 50), forward(weights, pixels)[50:])
+    assert network.classes == 10
 
 
 def test_forward_of_no_rows():

@@ -23,7 +23,7 @@ from .arrays import arrow, values
 from .atomic import atomic_path
 from .dims import CLASSES
 from .errors import MnistPipelineError
-from .network import classes_of, forward
+from .network import Network, classes_of
 from .prefetch import mapped
 from .progress import Progress
 from .tables import iter_batches, iter_targets, num_rows, parquet_writer
@@ -113,7 +113,7 @@ def _run_predictions(
     per run of batches."""
     schema = prediction_schema(classes_of(weights))
     runs = _runs(iter_batches(table, batch_rows, start, stop), start)
-    return mapped(functools.partial(_predict_run, weights, schema), runs, threads)
+    return mapped(functools.partial(_predict_run, Network(weights), schema), runs, threads)
 
 
 def _runs(
@@ -134,13 +134,13 @@ def _runs(
 
 
 def _predict_run(
-    weights: Mapping[str, np.ndarray],
+    network: Network,
     schema: pa.Schema,
     run: list[tuple[int, np.ndarray, np.ndarray]],
 ) -> pa.RecordBatch:
     """The predictions of a run of batches, the first from table row run[0][0], as one record
     batch."""
-    probs = np.concatenate([forward(weights, x) for _, x, _ in run])
+    probs = np.concatenate([network(x, row) for row, x, _ in run])
     first = run[0][0]
     columns = [
         np.arange(first, first + len(probs), dtype=np.int64),

@@ -101,31 +101,39 @@ def as_input(x: np.ndarray) -> np.ndarray:
 
 
 # The forward pass runs on blocks of BLOCK_ROWS rows, every block an array of the same shape and
-# layout (the last one padded with zeros), so a row's arithmetic never depends on the batch it
-# came in: BLAS picks its kernel by matrix size, and without blocks the probabilities of a row
-# differed in their last bits between a batch of 7 and one of 1000. 100 rows fit the default
-# batch size (and 1000) without padding.
+# layout, and each row at the same place of a block whatever batch it comes in: row r of the table
+# at place r % BLOCK_ROWS (places no row of the batch fills are zero). BLAS picks its kernel by
+# matrix size, and computes the last places of a block (a tail narrower than its kernel) by other
+# instructions than the first, with other rounding: a row's probabilities differed in their last
+# bits between a batch of 7 and one of 1000 without blocks, and between places 96 and 3 of a
+# block. 100 rows fit the default batch size (and 1000) without padding.
 BLOCK_ROWS = 100
 
 
-def _blocks(x: np.ndarray) -> np.ndarray:
-    """The rows of a batch as float32 blocks (k, 784, BLOCK_ROWS), scaled as `as_input` does.
+def _blocks(x: np.ndarray, lead: int = 0) -> np.ndarray:
+    """The rows of a batch as float32 blocks (k, 784, BLOCK_ROWS), scaled as `as_input` does:
+    row i at place lead + i of the first block and on (0 <= lead < BLOCK_ROWS).
 
     Each block holds its rows as columns: the tables hand out Fortran-ordered batches, whose
     transpose is copied into this layout without a costly transpose of the pixels.
     """
     x = _check_batch(x)
     n = len(x)
-    full, rest = divmod(n, BLOCK_ROWS)
-    blocks = np.empty((full + (rest > 0), INPUTS, BLOCK_ROWS), dtype=np.float32)
+    head = min(n, -lead % BLOCK_ROWS)  # rows of a first block begun at place `lead`
+    full, rest = divmod(n - head, BLOCK_ROWS)
+    blocks = np.empty(((head > 0) + full + (rest > 0), INPUTS, BLOCK_ROWS), dtype=np.float32)
     columns = x.T  # (784, n)
-    parts = [(blocks[:full], columns[:, : full * BLOCK_ROWS].reshape(INPUTS, full, BLOCK_ROWS))]
+    parts = []
+    if head:
+        blocks[0, :, :lead] = 0
+        blocks[0, :, lead + head :] = 0  # a batch that ends in its first block
+        parts.append((blocks[0, :, lead : lead + head], columns[:, :head]))
+    middle = columns[:, head : head + full * BLOCK_ROWS].reshape(INPUTS, full, BLOCK_ROWS)
+    parts.append((blocks[(head > 0) : (head > 0) + full], middle.transpose(1, 0, 2)))
     if rest:
-        blocks[full, :, rest:] = 0
-        parts.append((blocks[full, :, :rest], columns[:, full * BLOCK_ROWS :]))
+        blocks[-1, :, rest:] = 0
+        parts.append((blocks[-1, :, :rest], columns[:, n - rest :]))
     for out, part in parts:
-        if part.ndim == 3:
-            part = part.transpose(1, 0, 2)
         if x.dtype == np.uint8:  # the strided bytes copied together first scale faster
             np.divide(np.ascontiguousarray(part), np.float32(255), out=out, dtype=np.float32)
         else:
@@ -133,22 +141,73 @@ def _blocks(x: np.ndarray) -> np.ndarray:
     return blocks
 
 
-def forward(weights: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """Class probabilities, float32 (n, classes), for a batch `x`: uint8 (n, 784) pixels, or
-    floats already scaled to [0, 1]. `weights` holds W1, b1, W2, b2, W3, b3 as `shapes` gives
-    them; the number of classes is that of the weights.
+class Network:
+    """The network of `weights` (W1, b1, W2, b2, W3, b3 as `shapes` gives them), made ready once
+    for many batches: float32, each weight matrix transposed and each bias a column, as the
+    layers use them. The number of classes is that of the weights.
 
-    A row's probabilities are the same, bit for bit, whatever batch it is part of.
+    Calling it on a batch `x` (uint8 (n, 784) pixels, or floats already scaled to [0, 1]) gives
+    the class probabilities, float32 (n, classes). `first` is the row of x[0] in its table: a
+    row's probabilities are then the same, bit for bit, whatever batch it is part of.
     """
-    missing = [key for key in SHAPES if key not in weights]
-    if missing:
-        raise NetworkError(
-            f"the weights lack {', '.join(missing)}; load them with mnist_pipeline.weights"
-        )
-    w = {key: np.asarray(weights[key], dtype=np.float32) for key in SHAPES}
-    # Each layer is computed transposed, W.T @ block, one BLAS call per block: the blocks hold
-    # their rows as columns already, and this product is faster than block.T @ W.
-    z1 = sigmoid(w["W1"].T @ _blocks(x) + w["b1"][:, None])
-    z2 = sigmoid(w["W2"].T @ z1 + w["b2"][:, None])
-    probs = softmax(w["W3"].T @ z2 + w["b3"][:, None], axis=1)  # (k, classes, BLOCK_ROWS)
-    return probs.transpose(0, 2, 1).reshape(-1, classes_of(w))[: len(x)]
+
+    def __init__(self, weights: Mapping[str, np.ndarray]):
+        missing = [key for key in SHAPES if key not in weights]
+        if missing:
+            raise NetworkError(
+                f"the weights lack {', '.join(missing)}; load them with mnist_pipeline.weights"
+            )
+        # In C order whatever order they come in (the book's pickle holds W1 in Fortran order):
+        # BLAS picks its kernel by the layout too, and the same weights in the other order gave
+        # other bits.
+        w = {key: np.ascontiguousarray(weights[key], dtype=np.float32) for key in SHAPES}
+        self.classes = classes_of(w)
+        # Each layer is computed transposed, W.T @ block, one BLAS call per block: the blocks
+        # hold their rows as columns already, and this product is faster than block.T @ W.
+        self._layers = [(w[f"W{i}"].T, w[f"b{i}"][:, None]) for i in (1, 2, 3)]
+
+    def __call__(self, x: np.ndarray, first: int = 0) -> np.ndarray:
+        (w1, b1), (w2, b2), (w3, b3) = self._layers
+        lead = first % BLOCK_ROWS
+        # In place, array by array, as sigmoid and softmax compute them: the same bits, with
+        # fewer arrays made and fewer numpy calls per batch (a batch of 100 rows is small).
+        z1 = _sigmoid_in_place(_plus(w1 @ _blocks(x, lead), b1))
+        z2 = _sigmoid_in_place(_plus(w2 @ z1, b2))
+        probs = _softmax_in_place(_plus(w3 @ z2, b3), axis=1)  # (k, classes, BLOCK_ROWS)
+        return probs.transpose(0, 2, 1).reshape(-1, self.classes)[lead : lead + len(x)]
+
+
+def _plus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a += b
+    return a
+
+
+def _sigmoid_in_place(a: np.ndarray) -> np.ndarray:
+    """sigmoid(a), float32, computed in `a`."""
+    np.multiply(a, _HALF, out=a)
+    np.tanh(a, out=a)
+    a += 1
+    a *= _HALF
+    return a
+
+
+def _softmax_in_place(a: np.ndarray, axis: int) -> np.ndarray:
+    """softmax(a, axis), float32, computed in `a`."""
+    a -= a.max(axis=axis, keepdims=True)
+    np.exp(a, out=a)
+    a /= a.sum(axis=axis, keepdims=True)
+    return a
+
+
+_HALF = np.float32(0.5)
+
+
+def forward(weights: Mapping[str, np.ndarray], x: np.ndarray, first: int = 0) -> np.ndarray:
+    """Class probabilities, float32 (n, classes), for a batch `x`: uint8 (n, 784) pixels, or
+    floats already scaled to [0, 1], by the network of `weights` (see `Network`, which makes
+    the weights ready once for many batches).
+
+    `first` is the row of x[0] in its table: a row's probabilities are then the same, bit for
+    bit, whatever batch it is part of.
+    """
+    return Network(weights)(x, first)
