@@ -1,7 +1,9 @@
 """Perceptron gates and XOR as a two-layer network (the book's chapter 2)."""
 
+import subprocess
+import sys
+
 import numpy as np
-import pandas as pd
 import pytest
 
 from mnist_pipeline.perceptron import (
@@ -62,8 +64,11 @@ def test_gates_broadcast():
 
 
 def test_truth_table():
-    expected = pd.DataFrame({"x1": X1, "x2": X2} | EXPECTED)
-    pd.testing.assert_frame_equal(truth_table(), expected, check_dtype=False)
+    columns = {"x1": X1, "x2": X2} | EXPECTED
+    expected = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+    rows = truth_table()
+    assert rows == expected
+    assert all(type(value) is int for row in rows for value in row.values())  # not numpy's
 
 
 def test_xor_compositions():
@@ -72,18 +77,16 @@ def test_xor_compositions():
     #   AND, OR -> NAND:  (0,0) (0,1) (0,1) (1,1) -> NAND: 1 1 1 0
     #   NAND, OR -> AND:  (1,0) (1,1) (1,1) (0,1) -> AND:  0 1 1 0 = XOR
     # Swapping the hidden pair gives the same output.
-    expected = pd.DataFrame(
-        [
-            ("AND", "NAND", "OR", "1111", False),
-            ("AND", "OR", "NAND", "1110", False),
-            ("NAND", "AND", "OR", "1111", False),
-            ("NAND", "OR", "AND", "0110", True),
-            ("OR", "AND", "NAND", "1110", False),
-            ("OR", "NAND", "AND", "0110", True),
-        ],
-        columns=["hidden_1", "hidden_2", "output", "outputs", "computes_xor"],
-    )
-    pd.testing.assert_frame_equal(xor_compositions(), expected)
+    columns = ["hidden_1", "hidden_2", "output", "outputs", "computes_xor"]
+    expected = [
+        ("AND", "NAND", "OR", "1111", False),
+        ("AND", "OR", "NAND", "1110", False),
+        ("NAND", "AND", "OR", "1111", False),
+        ("NAND", "OR", "AND", "0110", True),
+        ("OR", "AND", "NAND", "1110", False),
+        ("OR", "NAND", "AND", "0110", True),
+    ]
+    assert xor_compositions() == [dict(zip(columns, row, strict=True)) for row in expected]
 
 
 def test_unknown_gate():
@@ -94,3 +97,14 @@ def test_unknown_gate():
 def test_inputs_that_do_not_broadcast():
     with pytest.raises(PerceptronError, match=r"x1 \(3,\) and x2 \(2,\) do not broadcast"):
         gate("AND", [0, 1, 1], [0, 1])
+
+
+def test_the_tables_load_no_pandas():
+    """The job runs beside the first downloads: pandas' import would slow them."""
+    code = (
+        "import sys\n"
+        "from mnist_pipeline.perceptron import truth_table, xor_compositions\n"
+        "assert truth_table() and xor_compositions()\n"
+        "assert 'pandas' not in sys.modules, 'pandas was loaded'\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

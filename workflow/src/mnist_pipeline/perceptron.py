@@ -3,7 +3,6 @@
 from itertools import permutations
 
 import numpy as np
-import pandas as pd
 
 from .errors import MnistPipelineError
 
@@ -52,15 +51,25 @@ def xor(x1, x2) -> np.ndarray:
     return compose("NAND", "OR", "AND", x1, x2)
 
 
-def truth_table() -> pd.DataFrame:
-    """Columns x1, x2, AND, NAND, OR, XOR over the inputs 00, 10, 01, 11 (the note's order)."""
+def truth_table() -> list[dict[str, int]]:
+    """Rows of x1, x2, AND, NAND, OR, XOR over the inputs 00, 10, 01, 11 (the note's order).
+
+    Plain rows, as csv.DictWriter writes them (and pd.DataFrame shows them): the job that
+    writes them runs beside the first downloads, and importing pandas would take the CPU they
+    need.
+    """
     x1, x2 = INPUTS[:, 0], INPUTS[:, 1]
     columns = {"x1": x1, "x2": x2} | {name: gate(name, x1, x2) for name in GATES}
-    return pd.DataFrame(columns | {"XOR": xor(x1, x2)})
+    columns["XOR"] = xor(x1, x2)
+    return [
+        dict(zip(columns, map(int, row), strict=True))
+        for row in np.column_stack([*columns.values()])
+    ]
 
 
-def xor_compositions() -> pd.DataFrame:
-    """Every two-layer arrangement of the three gates, and whether it computes XOR.
+def xor_compositions() -> list[dict[str, str | bool]]:
+    """Every two-layer arrangement of the three gates, and whether it computes XOR, as rows
+    (see `truth_table`).
 
     Rows are the ordered pairs of distinct gates in the hidden layer, with the remaining gate as
     output (3 * 2 = 6 rows). `outputs` is the network's answers on 00, 10, 01, 11 as a string
@@ -72,7 +81,13 @@ def xor_compositions() -> pd.DataFrame:
     for hidden_1, hidden_2 in permutations(GATES, 2):
         (output,) = set(GATES) - {hidden_1, hidden_2}
         outputs = "".join(map(str, compose(hidden_1, hidden_2, output, x1, x2)))
-        rows.append((hidden_1, hidden_2, output, outputs, outputs == target))
-    return pd.DataFrame(
-        rows, columns=["hidden_1", "hidden_2", "output", "outputs", "computes_xor"]
-    ).astype({"computes_xor": bool})
+        rows.append(
+            {
+                "hidden_1": hidden_1,
+                "hidden_2": hidden_2,
+                "output": output,
+                "outputs": outputs,
+                "computes_xor": outputs == target,
+            }
+        )
+    return rows
