@@ -24,11 +24,13 @@ Behaviours, each used for one request of its path:
 Waits end early when the mirror closes, so a hanging handler never delays a test's teardown.
 """
 
+import os
 import threading
 from collections import defaultdict, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
+from functools import partial
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -43,6 +45,7 @@ DEFAULT_DRIP = 0.4
 MAX_WAIT = 60.0
 ENDLESS_CAP = 1 << 28
 WRITE_CHUNK = 1 << 16
+FILE_CHUNK = 1 << 20  # bytes read from disk at a time
 NAMED = (
     "ok",
     "html",
@@ -239,6 +242,9 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if name == "hang":
             mirror._closing.wait(wait)
+        if name in ("ok", "hang") and isinstance(mirror.files.get(key), Path):
+            self._send_file(record, mirror.files[key])
+            return
         body = mirror._body(key) if key is not None else None
         if body is None:
             self._send(record, HTTPStatus.NOT_FOUND, b"404 Not Found\n", "text/plain")
@@ -262,6 +268,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._drip_headers(record, body, wait, mirror._closing)
         else:
             self._send(record, HTTPStatus.OK, body)
+
+    def _send_file(self, record: Request, path: Path) -> None:
+        """Send a file from disk as it is read, as a web server does: a large archive is not
+        read whole into memory before its first byte goes out."""
+        with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            self._send_chunks(
+                record, HTTPStatus.OK, iter(partial(file.read, FILE_CHUNK), b""), size
+            )
 
     def _send(
         self,
