@@ -217,6 +217,20 @@ def test_cache_shares_downloads_between_checkouts(tmp_path, data):
     assert (project / archive).read_bytes() == archives(data)[name]
 
 
+def test_every_job_runs_the_package_of_its_own_checkout(tmp_path, data):
+    """The environment's mnist_pipeline (here an editable install of this repository) is not
+    the checkout's: the jobs of a checkout must import the checkout's src/, as its rules do."""
+    project = make_project(tmp_path / "checkout")
+    source = project / "workflow/src/mnist_pipeline/perceptron.py"
+    text = source.read_text()
+    assert '"OR": ((0.5, 0.5), -0.2)' in text
+    source.write_text(text.replace('"OR": ((0.5, 0.5), -0.2)', '"OR": ((0.5, 0.5), -2.0)'))
+    write_overlay(project, ["http://127.0.0.1:9/"], pins(archives(data)))
+    snakemake(project, "results/perceptron/gates.csv")
+    gates = pd.read_csv(project / "results/perceptron/gates.csv")
+    assert list(gates["OR"]) == [0, 0, 0, 0]  # this checkout's OR, which never fires
+
+
 def load_env_writer():
     spec = importlib.util.spec_from_file_location("pipeline_env", ENVS / "pipeline_env.py")
     module = importlib.util.module_from_spec(spec)
