@@ -33,7 +33,7 @@ from .tables import iter_batches, iter_targets, num_rows, parquet_writer
 # batches of 100) and make the file's layout depend on the batch size.
 ROW_GROUP_ROWS = 65_536
 READ_ROWS = 65_536  # rows per batch when a predictions file is read back
-# Rows the CSV writer turns into text at a time: its default, 1024, takes 7% longer.
+# Rows the CSV writer turns into text at a time: with its default, 1024, it takes longer.
 CSV_OPTIONS = pacsv.WriteOptions(batch_size=8192)
 RUN_ROWS = 16_384  # rows of consecutive batches one thread predicts at a time
 # Probabilities do not repeat: dictionaries would only cost time; split into byte streams,
