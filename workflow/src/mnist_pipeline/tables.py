@@ -433,6 +433,16 @@ def _row_ranges(
             yield x[keep], target[keep]
 
 
+def _references(arrays: list[np.ndarray], i: int) -> int:
+    """The references the interpreter counts to arrays[i], the list's among them."""
+    return sys.getrefcount(arrays[i])
+
+
+# What _references counts for an array that only its list refers to: interpreters differ in the
+# temporary references they count, so it is measured, not assumed.
+_ONLY_LISTED = _references([np.empty(0)], 0)
+
+
 class _Reused:
     """(784, n) uint8 arrays for the pixels of row groups, each handed out again once nothing
     refers to it any more.
@@ -448,10 +458,9 @@ class _Reused:
         self._arrays: list[np.ndarray] = []
 
     def empty(self, rows: int) -> np.ndarray:
-        for array in self._arrays:
-            # Referred to by the list, by `array` and by getrefcount's argument: nothing else.
-            if array.shape[1] == rows and sys.getrefcount(array) == 3:
-                return array
+        for i in range(len(self._arrays)):
+            if self._arrays[i].shape[1] == rows and _references(self._arrays, i) == _ONLY_LISTED:
+                return self._arrays[i]
         array = np.empty((N_PIXELS, rows), dtype=np.uint8)
         if len(self._arrays) < self.KEEP:
             self._arrays.append(array)
