@@ -63,18 +63,14 @@ def sigmoid(a: np.ndarray | float) -> np.ndarray:
 
     Float32 (float64 stays float64); absolute error within float32 rounding of the book's form.
     """
-    a = _float(a)
-    half = a.dtype.type(0.5)
-    return half * (1 + np.tanh(half * a))
+    return _sigmoid_in_place(np.array(_float(a)))[()]  # a copy; [()]: a scalar stays one
 
 
 def softmax(a: np.ndarray, axis: int = -1) -> np.ndarray:
     """Softmax along `axis` (by default the last: each row of a batch); the max is subtracted
     first, so logits of any size give finite probabilities that sum to 1. Float32 (float64 stays
     float64)."""
-    a = _float(a)
-    e = np.exp(a - a.max(axis=axis, keepdims=True))
-    return e / e.sum(axis=axis, keepdims=True)
+    return _softmax_in_place(np.array(_float(a)), axis)
 
 
 def _check_batch(x: np.ndarray) -> np.ndarray:
@@ -169,8 +165,8 @@ class Network:
     def __call__(self, x: np.ndarray, first: int = 0) -> np.ndarray:
         (w1, b1), (w2, b2), (w3, b3) = self._layers
         lead = first % BLOCK_ROWS
-        # In place, array by array, as sigmoid and softmax compute them: the same bits, with
-        # fewer arrays made and fewer numpy calls per batch (a batch of 100 rows is small).
+        # In place, array by array, as sigmoid and softmax do on their copy: fewer arrays made
+        # and fewer numpy calls per batch (a batch of 100 rows is small).
         z1 = _sigmoid_in_place(_plus(w1 @ _blocks(x, lead), b1))
         z2 = _sigmoid_in_place(_plus(w2 @ z1, b2))
         probs = _softmax_in_place(_plus(w3 @ z2, b3), axis=1)  # (k, classes, BLOCK_ROWS)
@@ -183,7 +179,7 @@ def _plus(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _sigmoid_in_place(a: np.ndarray) -> np.ndarray:
-    """sigmoid(a), float32, computed in `a`."""
+    """sigmoid(a), computed in `a` (float32 or float64)."""
     np.multiply(a, _HALF, out=a)
     np.tanh(a, out=a)
     a += 1
@@ -192,7 +188,7 @@ def _sigmoid_in_place(a: np.ndarray) -> np.ndarray:
 
 
 def _softmax_in_place(a: np.ndarray, axis: int) -> np.ndarray:
-    """softmax(a, axis), float32, computed in `a`."""
+    """softmax(a, axis), computed in `a` (float32 or float64)."""
     a -= a.max(axis=axis, keepdims=True)
     np.exp(a, out=a)
     a /= a.sum(axis=axis, keepdims=True)
