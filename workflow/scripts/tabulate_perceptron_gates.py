@@ -1,6 +1,5 @@
-import csv
-
 from mnist_pipeline.atomic import atomic_path
+from mnist_pipeline.metrics import csv_text
 from mnist_pipeline.perceptron import truth_table, xor_compositions
 from mnist_pipeline.rulelog import rule_log
 
@@ -9,8 +8,6 @@ with rule_log(snakemake.log[0]) as log:
         (truth_table(), snakemake.output.gates),
         (xor_compositions(), snakemake.output.compositions),
     ]:
-        with atomic_path(dest) as tmp, open(tmp, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=list(rows[0]), lineterminator="\n")
-            writer.writeheader()
-            writer.writerows(rows)
+        with atomic_path(dest) as tmp:
+            tmp.write_text(csv_text(rows[0], (row.values() for row in rows)), encoding="utf-8")
         log.info("%s: %d rows", dest, len(rows))

@@ -94,11 +94,12 @@ def confusion_csv(cm, class_names: Sequence[str]) -> str:
     cm = _checked(cm, class_names)
     names = [str(name) for name in class_names]
     rows = ([name, *counts] for name, counts in zip(names, cm.tolist(), strict=True))
-    return _csv_text(["true \\ predicted", *names], rows)
+    return csv_text(["true \\ predicted", *names], rows)
 
 
-def _csv_text(header: Sequence[object], rows: Iterable[Sequence[object]]) -> str:
-    """Rows as CSV text: minimal quoting, "\\n" line ends."""
+def csv_text(header: Iterable[object], rows: Iterable[Iterable[object]]) -> str:
+    """Rows as CSV text: minimal quoting, "\\n" line ends (the CSV files of the reports and the
+    perceptron tables)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
@@ -163,4 +164,4 @@ def per_class_csv(table: dict[str, list]) -> str:
             *(table[column] for column in PER_CLASS_COLUMNS), strict=True
         )
     )
-    return _csv_text(PER_CLASS_COLUMNS, rows)
+    return csv_text(PER_CLASS_COLUMNS, rows)

@@ -54,7 +54,7 @@ def xor(x1, x2) -> np.ndarray:
 def truth_table() -> list[dict[str, int]]:
     """Rows of x1, x2, AND, NAND, OR, XOR over the inputs 00, 10, 01, 11 (the note's order).
 
-    Plain rows, as csv.DictWriter writes them (and pd.DataFrame shows them): the job that
+    Plain rows, as the csv module writes them (and pd.DataFrame shows them): the job that
     writes them runs beside the first downloads, and importing pandas would take the CPU they
     need.
     """
